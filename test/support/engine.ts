@@ -1,0 +1,101 @@
+/**
+ * Real engines over real LMDB directories for integration tests: a temp directory per
+ * engine, a manual clock, sequential ids and a seeded random source.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TaskId } from "../../src/domain/ids.js";
+import { Engine, type EngineOptions, type Submission } from "../../src/engine/engine.js";
+import { DEFAULT_BACKOFF } from "../../src/domain/retry.js";
+import type { TaskSpec } from "../../src/engine/spec.js";
+import { LmdbStore } from "../../src/storage/lmdb/store.js";
+import { ManualClock } from "./clock.js";
+import { sequentialIds } from "./ids.js";
+
+/** A fresh temp directory (removed by `cleanup`). */
+export function tempDir(prefix = "aq-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Deterministic [0,1) numbers (mulberry32). */
+export function seededRandom(seed = 1): { next(): number } {
+  let a = seed >>> 0;
+  return {
+    next() {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    },
+  };
+}
+
+export interface TestEngine {
+  readonly engine: Engine;
+  readonly clock: ManualClock;
+  readonly dir: string;
+  /** Closes the engine and reopens it on the same directory (same clock and id sequence). */
+  reopen(extra?: Partial<EngineOptions>): Promise<TestEngine>;
+  close(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+/** Opens an engine on `dir` (a new temp dir by default) with timers off. */
+export async function openTestEngine(
+  options: Partial<EngineOptions> & { dir?: string; clock?: ManualClock; ids?: ReturnType<typeof sequentialIds> } = {},
+): Promise<TestEngine> {
+  const dir = options.dir ?? tempDir();
+  const clock = options.clock ?? new ManualClock();
+  const ids = options.ids ?? sequentialIds();
+  const store = await LmdbStore.open({ path: dir });
+  const engine = await Engine.open({ store, clock, ids, random: seededRandom(7), autoTimers: false, ...options });
+  const self: TestEngine = {
+    engine,
+    clock,
+    dir,
+    async reopen(extra = {}) {
+      await engine.close();
+      return openTestEngine({ ...options, ...extra, dir, clock, ids });
+    },
+    close: () => engine.close(),
+    async cleanup() {
+      await engine.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return self;
+}
+
+/** A TaskSpec with defaults, overridable field by field. */
+export function spec(over: Partial<TaskSpec> & { constraints?: Partial<TaskSpec["constraints"]> } = {}): TaskSpec {
+  const { constraints, ...rest } = over;
+  return {
+    queue: "default",
+    payload: { data: new TextEncoder().encode("{}"), contentType: "application/json" },
+    policy: { kind: "ONCE", startAt: null },
+    metadata: { priority: 0, tags: [], description: "" },
+    parentTaskId: null,
+    dependsOn: [],
+    ...rest,
+    constraints: {
+      maxAttempts: 1,
+      attemptTimeoutMs: 0,
+      backoff: DEFAULT_BACKOFF,
+      concurrency: null,
+      requiredCapabilities: [],
+      ...constraints,
+    },
+  };
+}
+
+/** A submission with a generated id. */
+export function submission(s: TaskSpec, taskId: TaskId | null = null): Submission {
+  return { taskId, spec: s };
+}
+
+/** Removes a directory. */
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
