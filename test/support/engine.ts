@@ -69,7 +69,7 @@ export async function openTestEngine(
 }
 
 /** A TaskSpec with defaults, overridable field by field. */
-export function spec(over: Partial<TaskSpec> & { constraints?: Partial<TaskSpec["constraints"]> } = {}): TaskSpec {
+export function spec(over: Partial<Omit<TaskSpec, "constraints">> & { constraints?: Partial<TaskSpec["constraints"]> } = {}): TaskSpec {
   const { constraints, ...rest } = over;
   return {
     queue: "default",

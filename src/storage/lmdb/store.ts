@@ -47,8 +47,18 @@ export class StoreOpenError extends Error {
 const MARK = 1;
 
 /** Translates a failed commit into a clear engine error (the call applied nothing). */
-export function storageError(e: unknown): EngineError {
-  const text = e instanceof Error ? `${e.message} ${(e as NodeJS.ErrnoException).code ?? ""}` : String(e);
+export async function storageError(e: unknown): Promise<EngineError> {
+  // lmdb-js rejects a failed commit with "Commit failed" and the cause in a second promise.
+  let cause: unknown = e;
+  const inner = (e as { commitError?: Promise<unknown> } | null)?.commitError;
+  if (inner && typeof inner.then === "function") {
+    cause = await inner.then(
+      () => e,
+      (x: unknown) => x,
+    );
+  }
+  const code = (cause as NodeJS.ErrnoException | null)?.code;
+  const text = cause instanceof Error ? `${cause.message}${code !== undefined ? ` (code ${code})` : ""}` : String(cause);
   if (/MAP_FULL|ENOSPC|No space left|EFBIG|File too large|EDQUOT|quota/i.test(text)) {
     return new EngineError("STORAGE_FULL", `storage is full: ${text.trim()}`, { cause: e });
   }
@@ -155,6 +165,10 @@ export class LmdbStore implements Store {
         cache: false,
         useWritemap: false,
         compression: false,
+        // Every write goes through an explicit transaction; event-turn batching would add an
+        // internal commit promise that nobody awaits and that rejects unhandled when a commit
+        // fails (disk full), crashing the process.
+        eventTurnBatching: false,
       });
     } catch (e) {
       await lock.release();
@@ -207,7 +221,7 @@ export class LmdbStore implements Store {
         }
       });
     } catch (e) {
-      throw storageError(e);
+      throw await storageError(e);
     }
   }
 

@@ -1,0 +1,148 @@
+/**
+ * Subscriptions: history then live with no gap and no duplicate while commands run
+ * concurrently; resume after a disconnect; progress; purged revisions; slow consumers.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import type { Engine } from "../../../src/engine/engine.js";
+import { EngineError } from "../../../src/engine/errors.js";
+import type { EventRecord } from "../../../src/engine/records.js";
+import type { WatchItem } from "../../../src/engine/watch.js";
+import { openTestEngine, spec, type TestEngine } from "../../support/engine.js";
+
+let t: TestEngine | undefined;
+afterEach(async () => {
+  await t?.cleanup();
+  t = undefined;
+});
+
+const leaseReq = { queues: ["default"], workerId: "w", capabilities: [], maxRuns: 5, leaseDurationMs: 30_000, waitMs: 0, startAttempt: true };
+
+/** Runs a busy mixed workload: submit, lease+complete. */
+async function workload(engine: Engine, rounds: number): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    await Promise.all([
+      engine.submitTasks(Array.from({ length: 3 }, () => ({ taskId: null, spec: spec() }))),
+      engine.leaseRuns(leaseReq).then((r) =>
+        engine.completeAttempts(
+          r.grants.map((g) => ({ runId: g.run.id, token: g.lease.token, attemptId: g.attempt?.id as never, outcome: "SUCCESS" as const, output: new Uint8Array(0), error: "" })),
+        ),
+      ),
+    ]);
+  }
+}
+
+async function collect(it: AsyncIterable<WatchItem>, until: (events: EventRecord[]) => boolean): Promise<EventRecord[]> {
+  const events: EventRecord[] = [];
+  for await (const item of it) {
+    if (item.kind === "event") events.push(item.event);
+    if (until(events)) break;
+  }
+  return events;
+}
+
+describe("watch subscriptions", () => {
+  it("streams history then live events with no gap and no duplicate while commands run", async () => {
+    t = await openTestEngine();
+    const { engine } = t;
+    await workload(engine, 10); // history
+    const stream = engine.watch({}, 1);
+    const busy = workload(engine, 30); // live, concurrently with the history read
+    await busy;
+    const final = engine.revision;
+    const events = await collect(stream, (ev) => (ev.at(-1)?.revision ?? 0) >= final);
+    expect(events.map((e) => e.revision)).toEqual(Array.from({ length: final }, (_, i) => i + 1));
+    // What was streamed is what the log holds.
+    expect(events).toEqual(engine.reader.events(1, final));
+  });
+
+  it("resumes after a disconnect from the last revision + 1 with nothing lost or repeated", async () => {
+    t = await openTestEngine();
+    const { engine } = t;
+    const got: number[] = [];
+    const first = engine.watch({}, 1);
+    const writer = workload(engine, 20);
+    for await (const item of first) {
+      if (item.kind === "event") got.push(item.event.revision);
+      if (got.length === 25) break; // the client goes away
+    }
+    await writer;
+    const second = engine.watch({}, (got.at(-1) as number) + 1);
+    const rest = await collect(second, (ev) => (ev.at(-1)?.revision ?? 0) >= engine.revision);
+    got.push(...rest.map((e) => e.revision));
+    expect(got).toEqual(Array.from({ length: engine.revision }, (_, i) => i + 1));
+  });
+
+  it("filters by queue, task, run and target state", async () => {
+    t = await openTestEngine();
+    const { engine } = t;
+    const a = await engine.submitTask({ taskId: null, spec: spec({ queue: "a" }) });
+    await engine.submitTask({ taskId: null, spec: spec({ queue: "b" }) });
+    const byQueue = await collect(engine.watch({ queues: new Set(["b"]) }, 1), () => true);
+    expect(byQueue.map((e) => e.queue)).toEqual(["b"]);
+    const byTask = await collect(engine.watch({ taskId: a.task.id }, 1), () => true);
+    expect(byTask[0]?.taskId).toBe(a.task.id);
+    const runId = a.runs[0]?.id as never;
+    await engine.cancelRun(runId);
+    const canceled = await collect(engine.watch({ runId, states: new Set(["CANCELED" as const]) }, 1), () => true);
+    expect(canceled.map((e) => [e.runId, e.from, e.to])).toEqual([[runId, "READY", "CANCELED"]]);
+  });
+
+  it("sends progress with the current revision while nothing matches", async () => {
+    t = await openTestEngine();
+    const { engine } = t;
+    const stream = engine.watch({ queues: new Set(["nothing-here"]) }, 0, { progressIntervalMs: 20 });
+    await engine.submitTask({ taskId: null, spec: spec() });
+    const progress: number[] = [];
+    for await (const item of stream) {
+      if (item.kind === "progress") progress.push(item.revision);
+      if (progress.length === 2) break;
+    }
+    expect(progress.at(-1)).toBe(engine.revision);
+  });
+
+  it("refuses a purged start revision with REVISION_PURGED naming the oldest one", async () => {
+    t = await openTestEngine({ retentionMs: 1_000 });
+    const { engine, clock } = t;
+    await engine.submitTask({ taskId: null, spec: spec() });
+    clock.advance(5_000);
+    await engine.submitTask({ taskId: null, spec: spec() });
+    const purged = await engine.purge();
+    expect(purged.events).toBe(1);
+    try {
+      engine.watch({}, 1);
+      expect.unreachable("watch from a purged revision must fail");
+    } catch (e) {
+      expect(EngineError.is(e, "REVISION_PURGED")).toBe(true);
+      expect((e as EngineError).metadata.oldest_revision).toBe("2");
+    }
+    const from2 = await collect(engine.watch({}, 2), () => true);
+    expect(from2[0]?.revision).toBe(2);
+  });
+
+  it("ends a too-slow stream with WATCH_TOO_SLOW instead of buffering without bound", async () => {
+    t = await openTestEngine();
+    const { engine } = t;
+    const stream = engine.watch({}, 0, { maxBuffer: 5 })[Symbol.asyncIterator]();
+    const pending = stream.next(); // subscribed, but the consumer never reads on
+    await workload(engine, 5);
+    const first = await pending;
+    expect(first.done).toBe(false);
+    await expect(
+      (async () => {
+        for (;;) {
+          const n = await stream.next();
+          if (n.done) return;
+        }
+      })(),
+    ).rejects.toMatchObject({ reason: "WATCH_TOO_SLOW" });
+  });
+
+  it("ends live streams with SHUTTING_DOWN when the engine closes", async () => {
+    t = await openTestEngine();
+    const { engine } = t;
+    const stream = engine.watch({}, 0)[Symbol.asyncIterator]();
+    const next = stream.next();
+    await engine.close();
+    await expect(next).rejects.toMatchObject({ reason: "SHUTTING_DOWN" });
+  });
+});
