@@ -37,6 +37,7 @@ import type {
   EventRecord,
   LeaseRecord,
   QueueRecord,
+  ReadyEntry,
   RunRecord,
   TaskRecord,
 } from "./records.js";
@@ -388,24 +389,13 @@ export class Engine {
     this.#gate.clear();
     for (const h of r.allKeyHolders()) this.#gate.restore(h.key, h.runId, h.hold, h.since);
     this.#ready.clear();
-    const tasks = new Map<TaskId, TaskRecord | undefined>();
     for (const queue of r.queueNames()) {
       let after: RunId | undefined;
       for (;;) {
-        const ids = r.runIdsByState(queue, "READY", after, 10_000);
-        if (ids.length === 0) break;
-        for (const id of ids) {
-          const run = r.getRun(id);
-          if (!run) continue;
-          let task = tasks.get(run.taskId);
-          if (!tasks.has(run.taskId)) {
-            task = r.getTask(run.taskId);
-            tasks.set(run.taskId, task);
-            if (tasks.size > 10_000) tasks.clear();
-          }
-          if (task) this.#ready.add(this.#readyInfo(run, task));
-        }
-        after = ids.at(-1);
+        const entries = r.readyEntries(queue, after, 10_000);
+        if (entries.length === 0) break;
+        for (const e of entries) this.#ready.add(this.#readyInfo(queue, e));
+        after = entries.at(-1)?.runId;
       }
     }
   }
@@ -537,16 +527,20 @@ export class Engine {
     return task.spec.constraints.concurrency;
   }
 
-  #readyInfo(run: RunRecord, task: TaskRecord): ReadyInfo {
-    const key = this.#keySpec(task);
+  #readyInfo(queue: string, run: ReadyEntry): ReadyInfo {
     return {
-      runId: run.id,
-      queue: run.queue,
+      runId: run.runId,
+      queue,
       effectivePriority: run.effectivePriority,
       createdAt: run.createdAt,
-      capabilities: task.spec.constraints.requiredCapabilities,
-      key: key && run.keyHold !== "HELD" ? { key: key.key, slots: key.slots } : null,
+      capabilities: run.capabilities,
+      // A run that kept its slot through a retry needs no new one.
+      key: run.keySlots && run.keyHold !== "HELD" ? run.keySlots : null,
     };
+  }
+
+  #readyInfoOf(run: RunRecord): ReadyInfo {
+    return this.#readyInfo(run.queue, { ...run, runId: run.id });
   }
 
   #putRun(ctx: Ctx, run: Omit<RunRecord, "due">, prev: RunRecord | undefined, lease: LeaseRecord | undefined): RunRecord {
@@ -680,7 +674,7 @@ export class Engine {
     // Ready index.
     if (applied.from === "READY") this.#ready.remove(run.id, ctx.journal);
     if (applied.to === "READY") {
-      this.#ready.add(this.#readyInfo(stored, task), ctx.journal);
+      this.#ready.add(this.#readyInfoOf(stored), ctx.journal);
       ctx.wake.add(run.queue);
     }
     ctx.log(
@@ -702,6 +696,8 @@ export class Engine {
       this.#updateTask(ctx, task.id, (t) => ({ ...t, pendingRuns: t.pendingRuns - 1 }));
     }
     if (isTerminal(applied.to)) this.#runFinished(ctx, run.taskId, applied.to);
+    // A cron window shrinks whenever a SCHEDULED run leaves it (promoted or canceled): top it up.
+    if (applied.from === "SCHEDULED" && task.cron) this.#refillCron(ctx, task.id);
     return stored;
   }
 
@@ -1024,6 +1020,10 @@ export class Engine {
           lastLeaseToken: null,
           keyHold: null,
           finishedAt: null,
+          capabilities: task.spec.constraints.requiredCapabilities,
+          keySlots: task.spec.constraints.concurrency
+            ? { key: task.spec.constraints.concurrency.key, slots: task.spec.constraints.concurrency.slots }
+            : null,
       };
       const revision = this.#emit(ctx, {
         type: "CREATED",
@@ -1039,7 +1039,7 @@ export class Engine {
       });
       const stored = this.#putRun(ctx, { ...rec, revision }, undefined, undefined);
       if (ready) {
-        this.#ready.add(this.#readyInfo(stored, task), ctx.journal);
+        this.#ready.add(this.#readyInfoOf(stored), ctx.journal);
         ctx.wake.add(task.spec.queue);
       }
       out.push(stored);
@@ -1080,20 +1080,21 @@ export class Engine {
     const plan = planMisfire(p.misfire, schedule, overdue, task.cron, now, p.maxOccurrences, this.#catchUpLimit);
     if (plan.cancel.length === 0 && plan.derive.length === 0 && plan.cursor === task.cron) return;
     ctx.log({ task_id: taskId, policy: p.misfire, canceled: plan.cancel.length, derived: plan.derive.length, skipped: plan.skipped }, "cron misfire");
+    // Move the cursor past the missed window first, so the refills that cancellations
+    // trigger derive from there and never re-create a missed occurrence.
+    const t2: TaskRecord = {
+      ...task,
+      cron: plan.cursor,
+      runsDerived: task.runsDerived + plan.derive.length,
+      openRuns: task.openRuns + plan.derive.length,
+      skippedOccurrences: task.skippedOccurrences + plan.skipped,
+    };
+    ctx.w.putTask(t2, task);
+    this.#deriveRuns(ctx, t2, plan.derive, task.runsDerived);
     for (const id of plan.cancel) {
       const run = ctx.w.getRun(id);
       if (run) this.#apply(ctx, run, { type: "CANCEL", at: now }, { reason: "MISSED" });
     }
-    const t = this.#task(ctx.w, taskId);
-    const t2: TaskRecord = {
-      ...t,
-      cron: plan.cursor,
-      runsDerived: t.runsDerived + plan.derive.length,
-      openRuns: t.openRuns + plan.derive.length,
-      skippedOccurrences: t.skippedOccurrences + plan.skipped,
-    };
-    ctx.w.putTask(t2, t);
-    this.#deriveRuns(ctx, t2, plan.derive, t.runsDerived);
     this.#refillCron(ctx, taskId);
     this.#settle(ctx, this.#task(ctx.w, taskId));
   }
@@ -1147,12 +1148,11 @@ export class Engine {
     }
     return this.#exec("setRunPriority", (ctx) => {
       const run = this.#run(ctx.w, runId);
-      const task = this.#task(ctx.w, run.taskId);
       const result = applyRunAction(run, { type: "SET_PRIORITY", priority }, { gate: this.#gate, spec: null });
       if (!result.ok) throw fromRefusal(result.error);
       if (!result.value.changed) return run;
       const next = { ...run, effectivePriority: priority };
-      this.#ready.add(this.#readyInfo(next, task), ctx.journal);
+      this.#ready.add(this.#readyInfoOf(next), ctx.journal);
       const revision = this.#emit(ctx, {
         type: "PRIORITY_CHANGED",
         runId,
@@ -1344,10 +1344,11 @@ export class Engine {
     this.#rateTimer.unref();
   }
 
-  #leased(r: StoreReader, runId: RunId, token: LeaseToken): { run: RunRecord; lease: LeaseRecord } {
+  /** The run and its lease when `token` owns it now; LEASE_LOST otherwise (an expired lease is lost even before its timer fires). */
+  #leased(r: StoreReader, runId: RunId, token: LeaseToken, now: number): { run: RunRecord; lease: LeaseRecord } {
     const run = this.#run(r, runId);
     const lease = r.getLease(runId);
-    if (!lease || lease.token !== token) {
+    if (!lease || lease.token !== token || lease.expiresAt <= now) {
       throw new EngineError("LEASE_LOST", `the lease on run ${runId} is no longer held by this token`, {
         metadata: { run_id: runId, state: run.state },
       });
@@ -1358,7 +1359,7 @@ export class Engine {
   /** LEASED -> RUNNING under the caller's lease. */
   startAttempt(runId: RunId, token: LeaseToken): Promise<{ run: RunRecord; attempt: AttemptRecord }> {
     return this.#exec("startAttempt", (ctx) => {
-      const { run, lease } = this.#leased(ctx.w, runId, token);
+      const { run, lease } = this.#leased(ctx.w, runId, token, ctx.now);
       const next = this.#apply(ctx, run, { type: "START_ATTEMPT", at: ctx.now, attemptId: this.#ids.attemptId() }, { lease });
       return { run: next, attempt: ctx.w.getAttempt(runId, next.attemptCount) as AttemptRecord };
     });
@@ -1368,6 +1369,10 @@ export class Engine {
   heartbeat(items: ReadonlyArray<{ runId: RunId; token: LeaseToken; extendByMs: number | null }>): Promise<ItemResult<HeartbeatResult>[]> {
     return this.#exec("heartbeat", (ctx) =>
       items.map((item): ItemResult<HeartbeatResult> => {
+        const e = item.extendByMs;
+        if (e !== null && (!Number.isSafeInteger(e) || e < 1_000 || e > 3_600_000)) {
+          return { ok: false, error: invalidArgument([{ field: "extend_by", description: "must be 1 s to 1 h" }]) };
+        }
         try {
           return { ok: true, value: ctx.isolated(() => this.#heartbeatOne(ctx, item)) };
         } catch (e) {
@@ -1381,7 +1386,7 @@ export class Engine {
   #heartbeatOne(ctx: Ctx, item: { runId: RunId; token: LeaseToken; extendByMs: number | null }): HeartbeatResult {
     const run = this.#run(ctx.w, item.runId);
     const lease = ctx.w.getLease(item.runId);
-    if (lease && lease.token === item.token) {
+    if (lease && lease.token === item.token && lease.expiresAt > ctx.now) {
       const extend = item.extendByMs ?? lease.durationMs;
       const next: LeaseRecord = { ...lease, expiresAt: saturatingAdd(ctx.now, extend) };
       ctx.w.putLease(next);
@@ -1425,7 +1430,7 @@ export class Engine {
   }
 
   #completeOne(ctx: Ctx, c: Completion): { run: RunRecord; attempt: AttemptRecord } {
-    const { run, lease } = this.#leased(ctx.w, c.runId, c.token);
+    const { run, lease } = this.#leased(ctx.w, c.runId, c.token, ctx.now);
     if (run.state === "LEASED") {
       throw new EngineError("NO_ACTIVE_ATTEMPT", `run ${c.runId} has no open attempt; call StartAttempt first`, { metadata: { run_id: c.runId } });
     }
@@ -1442,7 +1447,7 @@ export class Engine {
   /** Gives a LEASED run back (-> READY) without spending an attempt. */
   releaseLease(runId: RunId, token: LeaseToken): Promise<RunRecord> {
     return this.#exec("releaseLease", (ctx) => {
-      const { run, lease } = this.#leased(ctx.w, runId, token);
+      const { run, lease } = this.#leased(ctx.w, runId, token, ctx.now);
       return this.#apply(ctx, run, { type: "RELEASE_LEASE", at: ctx.now }, { lease });
     });
   }
@@ -1570,14 +1575,16 @@ export class Engine {
    */
   async tick(): Promise<number> {
     let handled = 0;
-    for (;;) {
+    for (let round = 0; round < 100; round++) {
       const now = this.#clock.now();
       const due = this.#store.reader.dueEntries(now, this.#maxDuePerTick);
       if (due.length === 0) break;
       const results = await Promise.allSettled(due.map((d) => this.#exec(`timer:${d.kind}`, (ctx) => this.#fire(ctx, d.runId, d.kind, d.at))));
       handled += due.length;
+      // Keep going while timers fire: a fired timer may create another one already due (a
+      // zero-delay retry after a lease expiry).
       const progressed = results.some((r) => r.status === "fulfilled" && r.value === true);
-      if (!progressed || due.length < this.#maxDuePerTick) break;
+      if (!progressed) break;
     }
     this.#armTimer();
     return handled;
@@ -1610,7 +1617,6 @@ export class Engine {
           return true;
         }
         this.#apply(ctx, run, { type: "PROMOTE", at: ctx.now, priority: task.spec.metadata.priority });
-        this.#refillCron(ctx, task.id);
         return true;
       }
       case "RETRY": {

@@ -11,6 +11,7 @@ import type {
   KeyHolderRecord,
   LeaseRecord,
   QueueRecord,
+  ReadyEntry,
   RunRecord,
   TaskRecord,
 } from "./records.js";
@@ -61,6 +62,8 @@ export interface StoreReader {
   runIdsOfTask(taskId: TaskId, afterRunId?: RunId, limit?: number): RunId[];
   /** Run ids of a queue in a state, in id order, after `afterRunId`. */
   runIdsByState(queue: string, state: RunState, afterRunId?: RunId, limit?: number): RunId[];
+  /** READY runs of a queue with what selection needs, in id order after `afterRunId`. */
+  readyEntries(queue: string, afterRunId: RunId | undefined, limit: number): ReadyEntry[];
   /** All run ids in id order after `afterRunId`. */
   runIds(afterRunId?: RunId, limit?: number): RunId[];
   /** Task ids in id order after `afterTaskId`, optionally only of one queue or one parent. */

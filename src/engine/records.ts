@@ -64,6 +64,20 @@ export interface RunRecord extends Run {
   readonly finishedAt: number | null;
   /** The due-index entries the run currently owns, so they can be replaced exactly. */
   readonly due: ReadonlyArray<readonly [number, DueKind]>;
+  /** Copied from the task (never changes): capabilities a worker needs for this run. */
+  readonly capabilities: readonly string[];
+  /** Copied from the task (never changes): the concurrency key and its slot limit. */
+  readonly keySlots: { readonly key: string; readonly slots: number } | null;
+}
+
+/** What the selection index needs of a READY run, kept in the state index entry itself. */
+export interface ReadyEntry {
+  readonly runId: RunId;
+  readonly effectivePriority: number;
+  readonly createdAt: number;
+  readonly capabilities: readonly string[];
+  readonly keySlots: { readonly key: string; readonly slots: number } | null;
+  readonly keyHold: Hold | null;
 }
 
 /** A stored attempt. */

@@ -18,6 +18,7 @@ import type {
   KeyHolderRecord,
   LeaseRecord,
   QueueRecord,
+  ReadyEntry,
   RunRecord,
   TaskRecord,
 } from "../../engine/records.js";
@@ -45,6 +46,15 @@ export class StoreOpenError extends Error {
 }
 
 const MARK = 1;
+
+/** Value of a READY entry in idx_state. */
+interface ReadyValue {
+  readonly p: number;
+  readonly c: number;
+  readonly caps: readonly string[];
+  readonly ks: { readonly key: string; readonly slots: number } | null;
+  readonly kh: ReadyEntry["keyHold"];
+}
 
 /** Translates a failed commit into a clear engine error (the call applied nothing). */
 export async function storageError(e: unknown): Promise<EngineError> {
@@ -330,6 +340,16 @@ class Access implements StoreWriter {
   runIdsByState(queue: string, state: RunState, afterRunId?: RunId, limit = Number.MAX_SAFE_INTEGER): RunId[] {
     return keysAfter(this.#d.idxState, [queue, state], afterRunId, limit, (k) => k[2] as RunId);
   }
+  readyEntries(queue: string, afterRunId: RunId | undefined, limit: number): ReadyEntry[] {
+    const start = afterRunId === undefined ? [queue, "READY"] : [queue, "READY", afterRunId];
+    return Array.from(
+      this.#d.idxState.getRange({ start, end: [queue, "READY", "\uffff"], exclusiveStart: afterRunId !== undefined, limit, snapshot: false }),
+      ({ key, value }) => {
+        const v = value as unknown as ReadyValue;
+        return { runId: (key as [string, string, RunId])[2], effectivePriority: v.p, createdAt: v.c, capabilities: v.caps, keySlots: v.ks, keyHold: v.kh };
+      },
+    );
+  }
   runIds(afterRunId?: RunId, limit = Number.MAX_SAFE_INTEGER): RunId[] {
     return Array.from(this.#d.runs.getKeys({ start: afterRunId ?? "", exclusiveStart: afterRunId !== undefined, limit })) as RunId[];
   }
@@ -449,13 +469,23 @@ class Access implements StoreWriter {
     if (!prev) {
       d.idxTaskRuns.putSync([run.taskId, run.id], MARK);
     }
-    if (!prev || prev.state !== run.state) {
+    const stateChanged = !prev || prev.state !== run.state;
+    if (stateChanged) {
       if (prev) {
         d.idxState.removeSync([prev.queue, prev.state, prev.id]);
         this.#count(prev.queue, prev.state, -1);
       }
-      d.idxState.putSync([run.queue, run.state, run.id], MARK);
       this.#count(run.queue, run.state, 1);
+    }
+    if (run.state === "READY") {
+      // READY entries carry what the selection index needs, so start-up rebuilds it from
+      // one range scan without reading runs or tasks.
+      if (stateChanged || prev?.effectivePriority !== run.effectivePriority || prev?.keyHold !== run.keyHold) {
+        const v: ReadyValue = { p: run.effectivePriority, c: run.createdAt, caps: run.capabilities, ks: run.keySlots, kh: run.keyHold };
+        d.idxState.putSync([run.queue, run.state, run.id], v as unknown as number);
+      }
+    } else if (stateChanged) {
+      d.idxState.putSync([run.queue, run.state, run.id], MARK);
     }
     const before = prev?.due ?? [];
     const same = before.length === run.due.length && before.every(([a, k], i) => run.due[i]?.[0] === a && run.due[i]?.[1] === k);

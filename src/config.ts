@@ -1,0 +1,163 @@
+/**
+ * Configuration, parsed once: defaults, then `ACTIONQUEUE_*` environment variables, then
+ * command-line flags (`--name value` or `--name=value`). A bad value is a one-line error.
+ */
+
+/** Every setting of the service. */
+export interface Config {
+  readonly dataDir: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tlsCert: string | null;
+  readonly tlsKey: string | null;
+  readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+  readonly durability: "strict" | "relaxed";
+  readonly maxMessageBytes: number;
+  readonly maxPayloadBytes: number;
+  readonly maxOutputBytes: number;
+  readonly maxErrorBytes: number;
+  readonly maxRepeatCount: number;
+  readonly maxTaskDepth: number;
+  readonly retentionMs: number;
+  readonly storageQuotaBytes: number;
+  readonly cronWindow: number;
+  readonly watchBufferEvents: number;
+  readonly maxWatches: number;
+  readonly maxLongPolls: number;
+  readonly shutdownGraceMs: number;
+}
+
+interface Setting {
+  readonly key: keyof Config;
+  readonly flag: string;
+  readonly env: string;
+  readonly help: string;
+  readonly def: string;
+  readonly parse: (raw: string) => Config[keyof Config];
+}
+
+/** Raised for a bad flag or value; the message is one line. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const SIZES: Record<string, number> = { "": 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
+
+function duration(name: string) {
+  return (raw: string): number => {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(raw.trim());
+    if (!m) throw new ConfigError(`${name}: "${raw}" is not a duration (e.g. 500ms, 30s, 5m, 2h, 7d)`);
+    return Math.round(Number(m[1]) * (UNITS[m[2] as string] as number));
+  };
+}
+
+function bytes(name: string, min: number) {
+  return (raw: string): number => {
+    const m = /^(\d+)\s*([a-z]*)$/i.exec(raw.trim());
+    const unit = SIZES[(m?.[2] ?? "x").toLowerCase()];
+    if (!m || unit === undefined) throw new ConfigError(`${name}: "${raw}" is not a size (e.g. 1048576, 512KiB, 4MiB, 10GiB)`);
+    const n = Number(m[1]) * unit;
+    if (!Number.isSafeInteger(n) || n < min) throw new ConfigError(`${name}: must be at least ${min} bytes`);
+    return n;
+  };
+}
+
+function int(name: string, min: number, max: number) {
+  return (raw: string): number => {
+    const n = Number(raw);
+    if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new ConfigError(`${name}: "${raw}" must be an integer from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+function oneOf<T extends string>(name: string, values: readonly T[]) {
+  return (raw: string): T => {
+    if (!(values as readonly string[]).includes(raw)) throw new ConfigError(`${name}: "${raw}" must be one of ${values.join(", ")}`);
+    return raw as T;
+  };
+}
+
+const text = (raw: string) => raw;
+const optionalText = (raw: string) => (raw === "" ? null : raw);
+
+const SETTINGS: readonly Setting[] = [
+  { key: "dataDir", flag: "data-dir", env: "ACTIONQUEUE_DATA_DIR", def: "./data", help: "LMDB data directory (created when missing)", parse: text },
+  { key: "host", flag: "listen", env: "ACTIONQUEUE_LISTEN", def: "127.0.0.1:50051", help: "address to serve gRPC, gRPC-Web and Connect on (host:port; port 0 picks a free one)", parse: text },
+  { key: "tlsCert", flag: "tls-cert", env: "ACTIONQUEUE_TLS_CERT", def: "", help: "PEM certificate file; with --tls-key serves TLS (HTTP/2 and HTTP/1.1 via ALPN)", parse: optionalText },
+  { key: "tlsKey", flag: "tls-key", env: "ACTIONQUEUE_TLS_KEY", def: "", help: "PEM private key file for --tls-cert", parse: optionalText },
+  { key: "logLevel", flag: "log-level", env: "ACTIONQUEUE_LOG_LEVEL", def: "info", help: "trace, debug, info, warn, error, fatal or silent", parse: oneOf("log-level", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const) },
+  { key: "durability", flag: "durability", env: "ACTIONQUEUE_DURABILITY", def: "strict", help: "strict: every reply waits for the disk flush; relaxed: no flush (survives a process crash, may lose the last moments on power loss)", parse: oneOf("durability", ["strict", "relaxed"] as const) },
+  { key: "maxMessageBytes", flag: "max-message-bytes", env: "ACTIONQUEUE_MAX_MESSAGE_BYTES", def: "4MiB", help: "largest request or response message; larger ones are refused before parsing", parse: bytes("max-message-bytes", 1024) },
+  { key: "maxPayloadBytes", flag: "max-payload-bytes", env: "ACTIONQUEUE_MAX_PAYLOAD_BYTES", def: "1MiB", help: "largest task payload", parse: bytes("max-payload-bytes", 1) },
+  { key: "maxOutputBytes", flag: "max-output-bytes", env: "ACTIONQUEUE_MAX_OUTPUT_BYTES", def: "1MiB", help: "largest attempt output", parse: bytes("max-output-bytes", 1) },
+  { key: "maxErrorBytes", flag: "max-error-bytes", env: "ACTIONQUEUE_MAX_ERROR_BYTES", def: "64KiB", help: "largest attempt error text (UTF-8 bytes)", parse: bytes("max-error-bytes", 1) },
+  { key: "maxRepeatCount", flag: "max-repeat-count", env: "ACTIONQUEUE_MAX_REPEAT_COUNT", def: "10000", help: "largest repeat count of a task", parse: int("max-repeat-count", 1, 1_000_000) },
+  { key: "maxTaskDepth", flag: "max-task-depth", env: "ACTIONQUEUE_MAX_TASK_DEPTH", def: "8", help: "levels a task hierarchy may have", parse: int("max-task-depth", 1, 64) },
+  { key: "retentionMs", flag: "retention", env: "ACTIONQUEUE_RETENTION", def: "7d", help: "how long terminal runs and events are kept before purging", parse: duration("retention") },
+  { key: "storageQuotaBytes", flag: "storage-quota", env: "ACTIONQUEUE_STORAGE_QUOTA", def: "0", help: "live data past which submissions fail with STORAGE_QUOTA (0: none)", parse: bytes("storage-quota", 0) },
+  { key: "cronWindow", flag: "cron-window", env: "ACTIONQUEUE_CRON_WINDOW", def: "3", help: "upcoming runs kept derived per cron task", parse: int("cron-window", 1, 1_000) },
+  { key: "watchBufferEvents", flag: "watch-buffer", env: "ACTIONQUEUE_WATCH_BUFFER", def: "10000", help: "events buffered per watch stream before a slow reader is cut off with RESOURCE_EXHAUSTED", parse: int("watch-buffer", 10, 10_000_000) },
+  { key: "maxWatches", flag: "max-watches", env: "ACTIONQUEUE_MAX_WATCHES", def: "1000", help: "concurrent WatchRuns streams", parse: int("max-watches", 1, 1_000_000) },
+  { key: "maxLongPolls", flag: "max-long-polls", env: "ACTIONQUEUE_MAX_LONG_POLLS", def: "10000", help: "concurrent waiting LeaseRuns calls", parse: int("max-long-polls", 1, 1_000_000) },
+  { key: "shutdownGraceMs", flag: "shutdown-grace", env: "ACTIONQUEUE_SHUTDOWN_GRACE", def: "10s", help: "on SIGTERM/SIGINT, how long in-flight calls may take before connections are closed", parse: duration("shutdown-grace") },
+];
+
+/** The --help text. */
+export function helpText(): string {
+  const lines = [
+    "actionqueue — durable run queue over gRPC, gRPC-Web and Connect (LMDB storage)",
+    "",
+    "Usage: npm start -- [flags]      (or: node dist/main.js [flags])",
+    "",
+    "Every flag can also be set with its environment variable; flags win.",
+    "",
+  ];
+  for (const s of SETTINGS) {
+    lines.push(`  --${s.flag} <value>`.padEnd(32) + `${s.help}`);
+    lines.push(`${"".padEnd(32)}env ${s.env}, default ${s.def === "" ? "(none)" : s.def}`);
+  }
+  lines.push(`  --help`.padEnd(32) + "print this text and exit");
+  return lines.join("\n");
+}
+
+/** Parses configuration; returns "help" when --help was given. Throws ConfigError. */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config | "help" {
+  const raw = new Map<keyof Config, string>();
+  for (const s of SETTINGS) raw.set(s.key, s.def);
+  for (const s of SETTINGS) {
+    const v = env[s.env];
+    if (v !== undefined) raw.set(s.key, v);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--help" || arg === "-h") return "help";
+    if (!arg.startsWith("--")) throw new ConfigError(`unexpected argument "${arg}" (see --help)`);
+    const eq = arg.indexOf("=");
+    const name = arg.slice(2, eq === -1 ? undefined : eq);
+    const setting = SETTINGS.find((s) => s.flag === name);
+    if (!setting) throw new ConfigError(`unknown flag --${name} (see --help)`);
+    let value: string;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else {
+      const next = argv[i + 1];
+      if (next === undefined) throw new ConfigError(`flag --${name} needs a value`);
+      value = next;
+      i++;
+    }
+    raw.set(setting.key, value);
+  }
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS) out[s.key] = s.parse(raw.get(s.key) as string);
+  const listen = out.host as string;
+  const m = /^(.*):(\d+)$/.exec(listen);
+  if (!m || (m[1] as string).length === 0) throw new ConfigError(`listen: "${listen}" must be host:port`);
+  const port = Number(m[2]);
+  if (port > 65_535) throw new ConfigError(`listen: port ${port} is out of range`);
+  out.host = (m[1] as string).replace(/^\[(.*)\]$/, "$1");
+  out.port = port;
+  if ((out.tlsCert === null) !== (out.tlsKey === null)) throw new ConfigError("tls-cert and tls-key must be given together");
+  return out as unknown as Config;
+}

@@ -1,0 +1,115 @@
+/**
+ * Entry point: parse configuration, open LMDB and the engine, serve, and shut down cleanly on
+ * SIGTERM / SIGINT. The only place that builds adapters. Every start-up failure is one line
+ * on stderr and a non-zero exit.
+ */
+import { randomBytes } from "node:crypto";
+import pino from "pino";
+import { ConfigError, helpText, parseConfig } from "./config.js";
+import { asAttemptId, asLeaseToken, asRunId, asTaskId, formatUuidV7, type IdSource } from "./domain/ids.js";
+import { Engine } from "./engine/engine.js";
+import { ListenError, startServer } from "./server/server.js";
+import { LmdbStore, StoreOpenError } from "./storage/lmdb/store.js";
+
+/** UUIDv7 ids, strictly increasing within this process; UUIDv4 lease tokens. */
+function uuidSource(): IdSource {
+  let lastMs = 0;
+  let seq = 0;
+  const v7 = () => {
+    const now = Date.now();
+    if (now > lastMs) {
+      lastMs = now;
+      seq = 0;
+    } else if (++seq > 0xfff) {
+      lastMs++;
+      seq = 0;
+    }
+    return formatUuidV7(lastMs, seq, randomBytes(8));
+  };
+  return {
+    runId: () => asRunId(v7()),
+    taskId: () => asTaskId(v7()),
+    attemptId: () => asAttemptId(v7()),
+    leaseToken: () => asLeaseToken(crypto.randomUUID()),
+  };
+}
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`actionqueue: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = parseConfig(process.argv.slice(2), process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) fail(e.message, 2);
+    throw e;
+  }
+  if (config === "help") {
+    process.stdout.write(`${helpText()}\n`);
+    return;
+  }
+  const log = pino({
+    level: config.logLevel,
+    base: { service: "actionqueue" },
+    // Defence in depth: tokens and payloads are never logged, even by accident.
+    redact: { paths: ["lease_token", "leaseToken", "token", "payload", "*.lease_token", "*.leaseToken", "*.token", "*.payload"], remove: true },
+  });
+  let store: LmdbStore;
+  try {
+    store = await LmdbStore.open({ path: config.dataDir, relaxedDurability: config.durability === "relaxed" });
+  } catch (e) {
+    if (e instanceof StoreOpenError) fail(e.message);
+    throw e;
+  }
+  const engine = await Engine.open({
+    store,
+    clock: { now: () => Date.now() },
+    ids: uuidSource(),
+    random: { next: Math.random },
+    limits: {
+      maxPayloadBytes: config.maxPayloadBytes,
+      maxOutputBytes: config.maxOutputBytes,
+      maxErrorBytes: config.maxErrorBytes,
+      maxRepeatCount: config.maxRepeatCount,
+      maxTaskDepth: config.maxTaskDepth,
+    },
+    retentionMs: config.retentionMs,
+    storageQuotaBytes: config.storageQuotaBytes,
+    cronWindow: config.cronWindow,
+    logger: log,
+  });
+  let server;
+  try {
+    server = await startServer(engine, config, log);
+  } catch (e) {
+    await engine.close();
+    if (e instanceof ListenError) fail(e.message);
+    throw e;
+  }
+  log.info({ listen: `${config.host}:${server.port}`, port: server.port, data_dir: config.dataDir, durability: config.durability, tls: config.tlsCert !== null }, "serving");
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    server
+      .close(config.shutdownGraceMs)
+      .then(() => {
+        log.info({}, "stopped");
+        log.flush?.();
+        process.exit(0);
+      })
+      .catch((e) => {
+        log.error({ err: e }, "shutdown failed");
+        process.exit(1);
+      });
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((e) => fail(e instanceof Error ? (e.stack ?? e.message) : String(e)));

@@ -1,0 +1,190 @@
+/**
+ * The network server: every service on one port, speaking gRPC, gRPC-Web and the Connect
+ * protocol. Cleartext serves HTTP/2 (prior knowledge) and HTTP/1.1 on the same port by
+ * sniffing the HTTP/2 connection preface; with a certificate, TLS negotiates h2 or
+ * http/1.1 through ALPN. Messages larger than `maxMessageBytes` are refused before parsing.
+ */
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Config } from "../config.js";
+import type { Engine, EngineLogger } from "../engine/engine.js";
+import { AdminService } from "../gen/actionqueue/v1/admin_service_pb.js";
+import { RunService } from "../gen/actionqueue/v1/run_service_pb.js";
+import { TaskService } from "../gen/actionqueue/v1/task_service_pb.js";
+import { WorkerService } from "../gen/actionqueue/v1/worker_service_pb.js";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import type { ServiceContext } from "./context.js";
+import { toConnectError } from "./errors.js";
+import { HealthState, healthService } from "./health.js";
+import { reflectionV1, reflectionV1alpha } from "./reflection.js";
+import { adminService } from "./services/admin-service.js";
+import { runService } from "./services/run-service.js";
+import { taskService } from "./services/task-service.js";
+import { workerService } from "./services/worker-service.js";
+
+/** A listening server. */
+export interface RunningServer {
+  /** The bound port (useful with port 0). */
+  readonly port: number;
+  readonly health: HealthState;
+  /**
+   * Graceful shutdown: NOT_SERVING, stop accepting connections, close the engine (which
+   * ends watches and long polls with UNAVAILABLE and finishes in-flight commits), then close
+   * sessions; after `graceMs` remaining connections are destroyed.
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+/** Raised when the port cannot be bound; the message is one line. */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+}
+
+const API_SERVICES: readonly DescService[] = [TaskService, RunService, WorkerService, AdminService];
+
+function errorInterceptor(log: EngineLogger): Interceptor {
+  const onBug = (method: string) => (e: unknown) => log.error({ err: e, method }, "unexpected error in handler");
+  return (next) => async (req) => {
+    const method = `${req.service.typeName}/${req.method.name}`;
+    const started = performance.now();
+    try {
+      const res = await next(req);
+      if (!res.stream) {
+        log.debug({ method, ms: Math.round(performance.now() - started) }, "rpc");
+        return res;
+      }
+      const inner = res.message;
+      return {
+        ...res,
+        message: (async function* () {
+          try {
+            yield* inner;
+          } catch (e) {
+            throw toConnectError(e, onBug(method));
+          }
+        })(),
+      };
+    } catch (e) {
+      const ce = toConnectError(e, onBug(method));
+      log.debug({ method, code: Code[ce.code], ms: Math.round(performance.now() - started) }, "rpc failed");
+      throw ce;
+    }
+  };
+}
+
+/** Starts serving `engine` per `config`. Throws ListenError when the address is unusable. */
+export async function startServer(engine: Engine, config: Config, log: EngineLogger): Promise<RunningServer> {
+  const ctx: ServiceContext = { engine, config, log, gauges: { longPolls: 0, watches: 0 } };
+  const all: DescService[] = [...API_SERVICES, Health, ReflectionV1, ReflectionV1alpha];
+  const health = new HealthState(all.map((s) => s.typeName));
+  const shutdown = new AbortController();
+  const routes = (router: ConnectRouter) => {
+    router.service(TaskService, taskService(ctx));
+    router.service(RunService, runService(ctx));
+    router.service(WorkerService, workerService(ctx));
+    router.service(AdminService, adminService(ctx));
+    router.service(Health, healthService(health));
+    router.service(ReflectionV1, reflectionV1(all));
+    router.service(ReflectionV1alpha, reflectionV1alpha(all));
+  };
+  const handler = connectNodeAdapter({
+    routes,
+    readMaxBytes: config.maxMessageBytes,
+    writeMaxBytes: config.maxMessageBytes,
+    interceptors: [errorInterceptor(log)],
+    shutdownSignal: shutdown.signal,
+    requireConnectProtocolHeader: false,
+  });
+
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const sockets = new Set<net.Socket>();
+  let listener: net.Server;
+  let http1: http.Server | null = null;
+  if (config.tlsCert && config.tlsKey) {
+    const secure = http2.createSecureServer({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey), allowHTTP1: true }, handler);
+    secure.on("session", (s) => {
+      sessions.add(s);
+      s.once("close", () => sessions.delete(s));
+    });
+    listener = secure;
+  } else {
+    const h2 = http2.createServer({}, handler);
+    h2.on("session", (s) => {
+      sessions.add(s);
+      s.once("close", () => sessions.delete(s));
+    });
+    const h1 = http.createServer(handler);
+    h1.keepAliveTimeout = 5_000;
+    http1 = h1;
+    // Decide per connection from its first bytes: the HTTP/2 preface starts with "PRI", no
+    // HTTP/1.1 method does. The bytes are read in paused mode and put back with unshift, so
+    // the chosen server sees the connection from its first byte.
+    listener = net.createServer((socket) => {
+      let head = Buffer.alloc(0);
+      const onReadable = () => {
+        const chunk = socket.read() as Buffer | null;
+        if (chunk) head = Buffer.concat([head, chunk]);
+        if (head.length < 3 && "PRI".startsWith(head.toString("latin1"))) {
+          socket.once("readable", onReadable);
+          return;
+        }
+        socket.unshift(head);
+        (head.toString("latin1").startsWith("PRI") ? h2 : h1).emit("connection", socket);
+      };
+      socket.once("readable", onReadable);
+      socket.on("error", () => socket.destroy());
+    });
+  }
+  listener.on("connection", (s: net.Socket) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) => {
+      const why = e.code === "EADDRINUSE" ? "address already in use" : e.code === "EACCES" ? "permission denied" : e.code === "EADDRNOTAVAIL" ? "address not available" : e.message;
+      reject(new ListenError(`cannot listen on ${config.host}:${config.port}: ${why}`));
+    };
+    listener.once("error", onError);
+    listener.listen(config.port, config.host, () => {
+      listener.off("error", onError);
+      resolve();
+    });
+  });
+  const address = listener.address() as net.AddressInfo;
+
+  let closing: Promise<void> | null = null;
+  return {
+    port: address.port,
+    health,
+    close(graceMs: number) {
+      closing ??= (async () => {
+        health.stopServing();
+        const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
+        // Engine first: refuses new commands (UNAVAILABLE), ends watches and long polls, and
+        // finishes the commits in flight before closing LMDB.
+        await engine.close();
+        shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
+        // HTTP/2: GOAWAY, then the session closes when its streams are done.
+        for (const s of sessions) s.close();
+        // HTTP/1.1: idle keep-alive connections hold nothing in flight.
+        http1?.closeIdleConnections();
+        const deadline = setTimeout(() => {
+          for (const s of sessions) s.destroy();
+          for (const s of sockets) s.destroy();
+        }, graceMs);
+        deadline.unref();
+        await stopped;
+        clearTimeout(deadline);
+      })();
+      return closing;
+    },
+  };
+}
