@@ -8,6 +8,8 @@
 import { type DescFile, type DescService, create, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code, type ServiceImpl } from "@connectrpc/connect";
+import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
+import { file_google_rpc_status } from "../gen/google/rpc/status_pb.js";
 import * as v1 from "../gen/grpc/reflection/v1/reflection_pb.js";
 import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 
@@ -19,7 +21,7 @@ class DescriptorIndex {
   readonly services: string[];
   readonly #bytes = new Map<string, Uint8Array>();
 
-  constructor(services: readonly DescService[]) {
+  constructor(services: readonly DescService[], extraFiles: readonly DescFile[]) {
     this.services = services.map((s) => s.typeName).sort();
     const visit = (f: DescFile) => {
       if (this.byFile.has(f.proto.name)) return;
@@ -34,6 +36,7 @@ class DescriptorIndex {
       for (const x of f.extensions) this.bySymbol.set(x.typeName, f);
     };
     for (const s of services) visit(s.file);
+    for (const f of extraFiles) visit(f);
   }
 
   #message(m: DescFile["messages"][number], f: DescFile): void {
@@ -102,9 +105,12 @@ function answer(index: DescriptorIndex, q: Question): Answer {
   }
 }
 
+/** Files served besides those of the services: the error details clients decode. */
+const EXTRA_FILES: readonly DescFile[] = [file_google_rpc_error_details, file_google_rpc_status];
+
 /** The v1 reflection service over `services` (which should include itself and health). */
 export function reflectionV1(services: readonly DescService[]): ServiceImpl<typeof v1.ServerReflection> {
-  const index = new DescriptorIndex(services);
+  const index = new DescriptorIndex(services, EXTRA_FILES);
   return {
     async *serverReflectionInfo(requests) {
       for await (const req of requests) {
@@ -120,7 +126,7 @@ export function reflectionV1(services: readonly DescService[]): ServiceImpl<type
 
 /** The v1alpha reflection service (older clients, grpcurl's first try). */
 export function reflectionV1alpha(services: readonly DescService[]): ServiceImpl<typeof v1alpha.ServerReflection> {
-  const index = new DescriptorIndex(services);
+  const index = new DescriptorIndex(services, EXTRA_FILES);
   return {
     async *serverReflectionInfo(requests) {
       for await (const req of requests) {

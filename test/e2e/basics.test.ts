@@ -50,7 +50,7 @@ describe("server basics", () => {
       const ce = err as ConnectError;
       expect(ce.code).toBe(Code.InvalidArgument);
       expect(ce.findDetails(ErrorInfoSchema)[0]?.reason).toBe("INVALID_ARGUMENT");
-      const missing = await clients.runs.getRun({ runId: "00000000-0000-7000-8000-000000000001" }).catch((e: unknown) => e as ConnectError);
+      const missing = (await clients.runs.getRun({ runId: "00000000-0000-7000-8000-000000000001" }).catch((e: unknown) => e)) as ConnectError;
       expect(missing.code).toBe(Code.NotFound);
       expect(missing.findDetails(ErrorInfoSchema)[0]).toMatchObject({ reason: "RUN_NOT_FOUND", domain: "actionqueue.v1" });
     }

@@ -1,0 +1,222 @@
+/**
+ * Operating the service: clean shutdown under load, start-up errors as one clear line,
+ * --help, structured logs with ids and without tokens, streams ended with UNAVAILABLE.
+ */
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
+import { tempDir } from "../support/engine.js";
+import { connectGrpc, grpcJs, startServer, unary } from "../support/server.js";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+
+function runMain(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/main.ts"), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += String(d)));
+    child.stderr.on("data", (d) => (stderr += String(d)));
+    const kill = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    child.on("exit", (code) => {
+      clearTimeout(kill);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const payload = (s: string) => ({ data: new TextEncoder().encode(s), contentType: "text/plain" });
+
+describe("shutdown", () => {
+  it("exits 0 on SIGTERM under load, and after a restart every acknowledged call is there", async () => {
+    const server = await startServer({ keepData: true });
+    const clients = connectGrpc(server.port);
+    const acked: string[] = [];
+    const refused: number[] = [];
+    let stop = false;
+    const writers = Array.from({ length: 16 }, async (_, w) => {
+      for (let i = 0; !stop; i++) {
+        try {
+          const r = await clients.tasks.submitTask({ spec: { queue: "load", payload: payload(`${w}-${i}`) } });
+          acked.push(r.task?.id as string);
+        } catch (e) {
+          refused.push(e instanceof ConnectError ? e.code : -1);
+          return;
+        }
+      }
+    });
+    await new Promise((r) => setTimeout(r, 700));
+    const code = await server.stop("SIGTERM");
+    stop = true;
+    await Promise.all(writers);
+    expect(code).toBe(0);
+    expect(acked.length).toBeGreaterThan(20);
+    // Calls that did not get through were refused cleanly (UNAVAILABLE or a closed connection).
+    for (const c of refused) expect([Code.Unavailable, Code.Canceled, Code.Unknown, Code.Internal]).toContain(c);
+    const logs = server.logs.map((l) => JSON.parse(l) as { msg: string });
+    expect(logs.some((l) => l.msg === "stopped")).toBe(true);
+
+    const again = await startServer({ dataDir: server.dataDir });
+    try {
+      const c2 = connectGrpc(again.port);
+      for (const id of acked) {
+        const t = await c2.tasks.getTask({ taskId: id });
+        expect(t.task?.id).toBe(id);
+      }
+      const stats = await c2.admin.getStats({ queues: ["load"] });
+      expect(Number(stats.queues[0]?.runs?.ready)).toBeGreaterThanOrEqual(acked.length);
+    } finally {
+      await again.cleanup();
+    }
+  });
+
+  it("ends watches and long polls with UNAVAILABLE on shutdown and reports NOT_SERVING", async () => {
+    const server = await startServer();
+    const clients = connectGrpc(server.port);
+    const watchErr = (async () => {
+      try {
+        for await (const _ of clients.runs.watchRuns({ startRevision: 0n })) {
+          // no events expected
+        }
+        return null;
+      } catch (e) {
+        return e as ConnectError;
+      }
+    })();
+    const pollErr = clients.workers
+      .leaseRuns({ queues: ["idle"], workerId: "w", wait: { seconds: 30n } })
+      .then(() => null)
+      .catch((e: unknown) => e as ConnectError);
+    const h = grpcJs(server.port);
+    const healthStream = (h.health as unknown as { watch(req: object): NodeJS.EventEmitter }).watch({ service: "" });
+    const statuses: string[] = [];
+    healthStream.on("data", (m: { status: string }) => statuses.push(m.status));
+    healthStream.on("error", () => {});
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await server.stop("SIGTERM")).toBe(0);
+    const w = await watchErr;
+    const p = await pollErr;
+    expect(w?.code).toBe(Code.Unavailable);
+    expect(w?.findDetails(ErrorInfoSchema)[0]?.reason).toBe("SHUTTING_DOWN");
+    expect(p?.code).toBe(Code.Unavailable);
+    expect(statuses).toEqual(["SERVING", "NOT_SERVING"]);
+    h.close();
+    await server.cleanup();
+  });
+});
+
+describe("start-up errors are one clear line and a non-zero exit", () => {
+  it("refuses a port in use", async () => {
+    const server = await startServer();
+    try {
+      const r = await runMain(["--data-dir", tempDir(), "--listen", `127.0.0.1:${server.port}`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split("\n")).toEqual([`actionqueue: cannot listen on 127.0.0.1:${server.port}: address already in use`]);
+    } finally {
+      await server.cleanup();
+    }
+  });
+
+  it("refuses a data directory locked by another server", async () => {
+    const server = await startServer();
+    try {
+      const r = await runMain(["--data-dir", server.dataDir, "--listen", "127.0.0.1:0"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(/^actionqueue: data directory .* is in use by another ActionQueue process/);
+    } finally {
+      await server.cleanup();
+    }
+  });
+
+  it("refuses an unwritable data directory", async () => {
+    const file = join(tempDir(), "not-a-dir");
+    writeFileSync(file, "x");
+    const r = await runMain(["--data-dir", join(file, "data"), "--listen", "127.0.0.1:0"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^actionqueue: data directory .* is not writable/);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it.each([
+    [["--bogus", "1"], /unknown flag --bogus/],
+    [["--listen", "nowhere"], /listen: "nowhere" must be host:port/],
+    [["--retention", "forever"], /retention: "forever" is not a duration/],
+    [["--max-message-bytes", "12"], /max-message-bytes: must be at least 1024 bytes/],
+    [["--log-level"], /flag --log-level needs a value/],
+  ])("refuses bad flags %j with exit 2", async (args, message) => {
+    const r = await runMain(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it("refuses a bad environment value like a bad flag", async () => {
+    const r = await runMain([], { ACTIONQUEUE_DURABILITY: "sometimes" });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/durability: "sometimes" must be one of strict, relaxed/);
+  });
+
+  it("--help lists every setting with its environment variable and exits 0", async () => {
+    const r = await runMain(["--help"]);
+    expect(r.code).toBe(0);
+    for (const name of ["ACTIONQUEUE_DATA_DIR", "ACTIONQUEUE_LISTEN", "ACTIONQUEUE_TLS_CERT", "ACTIONQUEUE_LOG_LEVEL", "ACTIONQUEUE_DURABILITY", "ACTIONQUEUE_RETENTION", "ACTIONQUEUE_STORAGE_QUOTA", "ACTIONQUEUE_MAX_MESSAGE_BYTES"]) {
+      expect(r.stdout).toContain(name);
+    }
+    expect(r.stdout).toContain("default ./data");
+    expect(r.stdout).toContain("default 127.0.0.1:50051");
+  });
+});
+
+describe("logs", () => {
+  it("writes JSON lifecycle lines with task, run, attempt and worker ids and never a lease token or payload", async () => {
+    const server = await startServer();
+    try {
+      const c = connectGrpc(server.port);
+      const secret = "super-secret-payload-bytes";
+      await c.tasks.submitTask({ spec: { queue: "logs", payload: payload(secret) } });
+      const leased = await c.workers.leaseRuns({ queues: ["logs"], workerId: "logger-worker", startAttempt: true });
+      const g = leased.runs[0];
+      if (!g?.attempt || !g.run) throw new Error("no run");
+      await c.workers.completeAttempt({ runId: g.run.id, leaseToken: g.leaseToken, attemptId: g.attempt.id, outcome: 1 });
+      await new Promise((r) => setTimeout(r, 200));
+      const lines = server.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+      const transitions = lines.filter((l) => l.msg === "run transition");
+      expect(transitions.length).toBeGreaterThanOrEqual(3);
+      for (const t of transitions) {
+        expect(t.task_id).toBeTypeOf("string");
+        expect(t.run_id).toBe(g.run.id);
+      }
+      const running = transitions.find((t) => t.to === "RUNNING");
+      expect(running).toMatchObject({ attempt_id: g.attempt.id, worker_id: "logger-worker" });
+      const all = server.logs.join("\n");
+      expect(all).not.toContain(g.leaseToken);
+      expect(all).not.toContain(secret);
+      expect(all).not.toContain(Buffer.from(secret).toString("base64"));
+    } finally {
+      await server.cleanup();
+    }
+  });
+});
+
+describe("health over grpc-js", () => {
+  it("answers SERVING for the server and every service", async () => {
+    const server = await startServer();
+    const h = grpcJs(server.port);
+    try {
+      for (const service of ["", "actionqueue.v1.TaskService", "actionqueue.v1.RunService", "actionqueue.v1.WorkerService", "actionqueue.v1.AdminService"]) {
+        await expect(unary(h.health, "check", { service })).resolves.toEqual({ status: "SERVING" });
+      }
+    } finally {
+      h.close();
+      await server.cleanup();
+    }
+  });
+});
