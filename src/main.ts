@@ -77,6 +77,7 @@ async function main(): Promise<void> {
       maxTaskDepth: config.maxTaskDepth,
     },
     retentionMs: config.retentionMs,
+    purgeIntervalMs: Math.max(10, config.purgeIntervalMs),
     storageQuotaBytes: config.storageQuotaBytes,
     cronWindow: config.cronWindow,
     logger: log,

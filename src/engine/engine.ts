@@ -825,14 +825,16 @@ export class Engine {
 
   /**
    * Submits tasks atomically (all or none). Validates every field first (INVALID_ARGUMENT
-   * naming `tasks[i].spec.<field>` when more than one item is given, `spec.<field>` for
-   * one), then relations, idempotency and the storage quota.
+   * naming `tasks[i].spec.<field>` for a batch, `spec.<field>` for a single submission,
+   * which is the default when exactly one item is given), then relations, idempotency and
+   * the storage quota.
    */
-  submitTasks(items: readonly Submission[]): Promise<SubmitResult[]> {
+  submitTasks(items: readonly Submission[], options: { batch?: boolean } = {}): Promise<SubmitResult[]> {
     if (items.length === 0 || items.length > this.#limits.maxBatch) {
       return Promise.reject(invalidArgument([{ field: "tasks", description: `must hold 1 to ${this.#limits.maxBatch} tasks` }]));
     }
-    const prefix = (i: number) => (items.length === 1 ? "spec." : `tasks[${i}].spec.`);
+    const batch = options.batch ?? items.length > 1;
+    const prefix = (i: number) => (batch ? `tasks[${i}].spec.` : "spec.");
     const violations: FieldViolation[] = [];
     const normalized = items.map((item, i) => {
       const spec = normalizeSpec(item.spec);
@@ -842,7 +844,7 @@ export class Engine {
     const seen = new Set<string>();
     normalized.forEach((n, i) => {
       if (n.taskId === null) return;
-      if (seen.has(n.taskId)) violations.push({ field: items.length === 1 ? "task_id" : `tasks[${i}].task_id`, description: "appears twice in the batch" });
+      if (seen.has(n.taskId)) violations.push({ field: `tasks[${i}].task_id`, description: "appears twice in the batch" });
       seen.add(n.taskId);
     });
     if (violations.length > 0) return Promise.reject(invalidArgument(violations));

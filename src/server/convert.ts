@@ -225,7 +225,6 @@ export function taskSpecFromPb(pb: PbTaskSpec | undefined, prefix: string, v: Vi
   switch (p?.case) {
     case "repeat": {
       const r = p.value;
-      if (r.count < 1) v.add(`${prefix}policy.repeat.count`, "must be at least 1");
       policy = {
         kind: "REPEAT",
         count: r.count,
@@ -236,7 +235,6 @@ export function taskSpecFromPb(pb: PbTaskSpec | undefined, prefix: string, v: Vi
     }
     case "cron": {
       const c = p.value;
-      if (c.maxOccurrences < 0) v.add(`${prefix}policy.cron.max_occurrences`, "must not be negative");
       policy = {
         kind: "CRON",
         expression: c.expression,
@@ -268,9 +266,7 @@ export function taskSpecFromPb(pb: PbTaskSpec | undefined, prefix: string, v: Vi
   }
   const conc = c?.concurrency;
   if (conc && conc.key === "") v.add(`${prefix}constraints.concurrency.key`, "is required when concurrency is set");
-  if (conc && conc.slots < 0) v.add(`${prefix}constraints.concurrency.slots`, "must not be negative");
   const maxAttempts = c?.maxAttempts ?? 0;
-  if (maxAttempts < 0) v.add(`${prefix}constraints.max_attempts`, "must not be negative");
   const parent = optionalId(s.parentTaskId, `${prefix}parent_task_id`, v);
   const deps = s.dependsOn.map((d, i) => requiredId(d, `${prefix}depends_on[${i}]`, v) as TaskId);
   return {

@@ -14,12 +14,24 @@ import {
 import type { ServiceContext } from "../context.js";
 import { Violations, asTask, optionalId, pbToTaskStatus, requiredId, runToPb, taskSpecFromPb, taskToPb } from "../convert.js";
 import { badRequest } from "../errors.js";
-import { checkQueueName } from "../../engine/spec.js";
+import { type Limits, checkQueueName, normalizeSpec, validateTaskSpec } from "../../engine/spec.js";
 import { decodeToken, encodeToken, filterPrint, pageSize } from "../paging.js";
 
-function submissionOf(req: SubmitTaskRequest, prefix: string, v: Violations) {
+/**
+ * Converts one submission. When the wire form already has violations, the engine's own
+ * checks of the spec are added too, so one answer names every bad field.
+ */
+function submissionOf(req: SubmitTaskRequest, prefix: string, v: Violations, limits: Limits) {
+  const before = v.list.length;
   const taskId = optionalId(req.taskId, `${prefix}task_id`, v);
   const spec = taskSpecFromPb(req.spec, `${prefix}spec.`, v);
+  if (v.list.length > before && req.spec) {
+    const wire = new Set(v.list.map((x) => x.field));
+    for (const x of validateTaskSpec(normalizeSpec(spec), limits)) {
+      const field = `${prefix}spec.${x.field}`;
+      if (!wire.has(field)) v.add(field, x.description);
+    }
+  }
   return { taskId: taskId as TaskId | null, spec };
 }
 
@@ -34,17 +46,18 @@ export function taskService(c: ServiceContext): ServiceImpl<typeof TaskService> 
   return {
     async submitTask(req) {
       const v = new Violations();
-      const item = submissionOf(req, "", v);
+      const item = submissionOf(req, "", v, engine.limits);
       if (!v.empty) throw badRequest(v.list);
-      return reply(await engine.submitTask(item));
+      const [r] = await engine.submitTasks([item], { batch: false });
+      return reply(r as SubmitResult);
     },
 
     async batchSubmitTasks(req) {
       const v = new Violations();
       if (req.tasks.length < 1 || req.tasks.length > engine.limits.maxBatch) v.add("tasks", `must hold 1 to ${engine.limits.maxBatch} submissions`);
-      const items = req.tasks.map((t, i) => submissionOf(t, `tasks[${i}].`, v));
+      const items = req.tasks.map((t, i) => submissionOf(t, `tasks[${i}].`, v, engine.limits));
       if (!v.empty) throw badRequest(v.list);
-      const results = await engine.submitTasks(items);
+      const results = await engine.submitTasks(items, { batch: true });
       return { results: results.map(reply) };
     },
 

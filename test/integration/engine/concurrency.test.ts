@@ -137,4 +137,19 @@ describe("concurrent leasing", () => {
     expect(engine.reader.counts("default").COMPLETED).toBe(100);
     expect(EngineError.is(new Error("x"))).toBe(false);
   });
+
+  it("forgets a long poll as soon as its caller goes away (nothing leaks, nothing is leased to it)", async () => {
+    t = await openTestEngine();
+    const { engine } = t;
+    const controllers = Array.from({ length: 50 }, () => new AbortController());
+    const polls = controllers.map((ac, i) => engine.leaseRuns({ ...lease(`gone-${i}`, 1), waitMs: 60_000, signal: ac.signal }));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(engine.waitingWorkers).toBe(50);
+    for (const ac of controllers) ac.abort();
+    const results = await Promise.all(polls);
+    expect(results.every((r) => r.grants.length === 0)).toBe(true);
+    expect(engine.waitingWorkers).toBe(0);
+    await engine.submitTask({ taskId: null, spec: spec() });
+    expect(engine.reader.counts("default").READY).toBe(1);
+  });
 });
