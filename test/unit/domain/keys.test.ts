@@ -3,7 +3,8 @@ import { type KeySpec, KeyGate, applyKeyEffect, keyEffect } from "../../../src/d
 import { applyRunAction } from "../../../src/domain/lifecycle.js";
 import type { Run } from "../../../src/domain/run.js";
 import { RUN_STATES, type RunState, TRANSITIONS, isTerminal } from "../../../src/domain/state.js";
-import { attemptId, runId, taskId } from "../../support/ids.js";
+import { attemptId, runId } from "../../support/ids.js";
+import { testRun } from "../../support/runs.js";
 
 const HOLD: KeySpec = { key: "my-key", slots: 1, holdPolicy: "HOLD_DURING_RETRY" };
 const RELEASE: KeySpec = { key: "my-key", slots: 1, holdPolicy: "RELEASE_ON_RETRY" };
@@ -105,20 +106,7 @@ describe("key lifecycle per transition (SPEC §6 table)", () => {
   });
 });
 
-function ready(n: number): Run {
-  return {
-    id: runId(n),
-    taskId: taskId(1),
-    state: "READY",
-    currentAttemptId: null,
-    attemptCount: 0,
-    countedAttempts: 0,
-    createdAt: 0,
-    scheduledAt: 0,
-    effectivePriority: 0,
-    lastStateChangeAt: 0,
-  };
-}
+const ready = (n: number): Run => testRun(n, "READY");
 
 /** Drives a run READY -> LEASED -> RUNNING with its attempt open, through applyRunAction. */
 function toRunning(gate: KeyGate, spec: KeySpec, n: number): Run {

@@ -11,7 +11,8 @@ import { type RunAction, type WorkerOutcome, applyRunAction } from "../../../src
 import { WORKER_OUTCOMES } from "../../../src/domain/retry.js";
 import { type Run, runInvariantViolations } from "../../../src/domain/run.js";
 import { RUN_STATES, isTerminal } from "../../../src/domain/state.js";
-import { attemptId, runId, taskId } from "../../support/ids.js";
+import { attemptId } from "../../support/ids.js";
+import { testRun } from "../../support/runs.js";
 
 interface RunSetup {
   readonly maxAttempts: number;
@@ -78,18 +79,7 @@ type Command = typeof arbCommand extends fc.Arbitrary<infer C> ? C : never;
 function simulate(setups: readonly RunSetup[], commands: readonly Command[]): Set<string> {
   const gate = new KeyGate();
   let nextAttempt = 1;
-  const runs: Run[] = setups.map((_, i) => ({
-    id: runId(i + 1),
-    taskId: taskId(1),
-    state: "SCHEDULED",
-    currentAttemptId: null,
-    attemptCount: 0,
-    countedAttempts: 0,
-    createdAt: 0,
-    scheduledAt: 0,
-    effectivePriority: 0,
-    lastStateChangeAt: 0,
-  }));
+  const runs: Run[] = setups.map((_, i) => testRun(i + 1, "SCHEDULED"));
   let now = 1;
   const reached = new Set<string>();
   for (const cmd of commands) {

@@ -4,7 +4,8 @@ import { KeyGate } from "../../../src/domain/keys.js";
 import { type RunAction, applyRunAction } from "../../../src/domain/lifecycle.js";
 import { type BackoffPolicy, backoffDelayMs, isCounted, stateAfterOutcome } from "../../../src/domain/retry.js";
 import type { Run } from "../../../src/domain/run.js";
-import { attemptId, runId, taskId } from "../../support/ids.js";
+import { attemptId } from "../../support/ids.js";
+import { testRun } from "../../support/runs.js";
 
 describe("retry decision (SPEC §5)", () => {
   it.each([
@@ -29,18 +30,7 @@ describe("retry decision (SPEC §5)", () => {
   it("retries after suspended attempts because they are not counted", () => {
     // max_attempts 1: a suspended attempt, a resume, then a retryable failure of the first counted attempt fails.
     const gate = new KeyGate();
-    let run: Run = {
-      id: runId(1),
-      taskId: taskId(1),
-      state: "READY",
-      currentAttemptId: null,
-      attemptCount: 0,
-      countedAttempts: 0,
-      createdAt: 0,
-      scheduledAt: 0,
-      effectivePriority: 0,
-      lastStateChangeAt: 0,
-    };
+    let run: Run = testRun(1, "READY");
     const actions: RunAction[] = [
       { type: "LEASE", at: 1 },
       { type: "START_ATTEMPT", at: 2, attemptId: attemptId(1) },

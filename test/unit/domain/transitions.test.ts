@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { type Run, transition } from "../../../src/domain/run.js";
 import { RUN_STATES, type RunState, TRANSITIONS, canTransition, isTerminal } from "../../../src/domain/state.js";
-import { runId, taskId } from "../../support/ids.js";
+import { runId } from "../../support/ids.js";
+import { testRun } from "../../support/runs.js";
 
 const ALLOWED: ReadonlyArray<readonly [RunState, RunState]> = [
   ["SCHEDULED", "READY"],
@@ -23,20 +24,7 @@ const ALLOWED: ReadonlyArray<readonly [RunState, RunState]> = [
   ["SUSPENDED", "CANCELED"],
 ];
 
-function runIn(state: RunState): Run {
-  return {
-    id: runId(1),
-    taskId: taskId(1),
-    state,
-    currentAttemptId: null,
-    attemptCount: 0,
-    countedAttempts: 0,
-    createdAt: 1_000,
-    scheduledAt: 1_000,
-    effectivePriority: 0,
-    lastStateChangeAt: 1_000,
-  };
-}
+const runIn = (state: RunState): Run => testRun(1, state, { createdAt: 1_000, scheduledAt: 1_000, lastStateChangeAt: 1_000 });
 
 const allowed = new Set(ALLOWED.map(([f, t]) => `${f}->${t}`));
 const pairs = RUN_STATES.flatMap((from) => RUN_STATES.map((to) => [from, to] as const));
