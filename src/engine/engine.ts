@@ -837,9 +837,9 @@ export class Engine {
     const prefix = (i: number) => (batch ? `tasks[${i}].spec.` : "spec.");
     const violations: FieldViolation[] = [];
     const normalized = items.map((item, i) => {
-      const spec = normalizeSpec(item.spec);
-      for (const v of validateTaskSpec(spec, this.#limits)) violations.push({ field: prefix(i) + v.field, description: v.description });
-      return { taskId: item.taskId, spec };
+      // Validate the spec as the caller wrote it, so list indexes in field paths are theirs.
+      for (const v of validateTaskSpec(item.spec, this.#limits)) violations.push({ field: prefix(i) + v.field, description: v.description });
+      return { taskId: item.taskId, spec: normalizeSpec(item.spec) };
     });
     const seen = new Set<string>();
     normalized.forEach((n, i) => {

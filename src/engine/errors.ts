@@ -37,6 +37,8 @@ export const ENGINE_REASONS = [
   "MESSAGE_TOO_LARGE",
   "OVERLOADED",
   "INTERNAL",
+  "MALFORMED_MESSAGE",
+  "PROTOCOL_ERROR",
 ] as const;
 
 /** A stable failure reason. */

@@ -44,6 +44,8 @@ export const REASON_CODE: { readonly [R in EngineReason]: Code } = {
   MESSAGE_TOO_LARGE: Code.ResourceExhausted,
   OVERLOADED: Code.ResourceExhausted,
   INTERNAL: Code.Internal,
+  MALFORMED_MESSAGE: Code.InvalidArgument,
+  PROTOCOL_ERROR: Code.InvalidArgument,
 };
 
 /** Builds the ConnectError for an engine error, with its details. */

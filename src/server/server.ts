@@ -10,7 +10,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import type { Config } from "../config.js";
 import type { Engine, EngineLogger } from "../engine/engine.js";
 import { AdminService } from "../gen/actionqueue/v1/admin_service_pb.js";
@@ -20,6 +20,7 @@ import { WorkerService } from "../gen/actionqueue/v1/worker_service_pb.js";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { nodeAdapter } from "./adapter.js";
 import type { ServiceContext } from "./context.js";
 import { toConnectError } from "./errors.js";
 import { HealthState, healthService } from "./health.js";
@@ -94,13 +95,17 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
     router.service(ReflectionV1, reflectionV1(all));
     router.service(ReflectionV1alpha, reflectionV1alpha(all));
   };
-  const handler = connectNodeAdapter({
+  const handler = nodeAdapter({
     routes,
+    log,
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
     interceptors: [errorInterceptor(log)],
     shutdownSignal: shutdown.signal,
     requireConnectProtocolHeader: false,
+    acceptCompression: [compressionGzip, compressionBrotli],
+    // proto3 JSON: unknown fields are an error, not silently dropped.
+    jsonOptions: { ignoreUnknownFields: false },
   });
 
   const sessions = new Set<http2.ServerHttp2Session>();

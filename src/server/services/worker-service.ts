@@ -2,6 +2,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { EngineError } from "../../engine/errors.js";
+import { type Limits, utf8Length } from "../../engine/spec.js";
 import type { Completion, HeartbeatResult, ItemResult } from "../../engine/engine.js";
 import {
   BatchItemErrorSchema,
@@ -39,11 +40,17 @@ function heartbeatItem(req: HeartbeatRequest, prefix: string, v: Violations) {
   };
 }
 
-function completionItem(req: CompleteAttemptRequest, prefix: string, v: Violations): Completion | null {
+function completionItem(req: CompleteAttemptRequest, prefix: string, v: Violations, limits: Limits): Completion | null {
   const runId = asRun(requiredId(req.runId, `${prefix}run_id`, v));
   const token = requiredToken(req.leaseToken, `${prefix}lease_token`, v);
   const attemptId = asAttempt(requiredId(req.attemptId, `${prefix}attempt_id`, v));
   const outcome = pbToWorkerOutcome(req.outcome, `${prefix}outcome`, v);
+  if (req.output.byteLength > limits.maxOutputBytes) {
+    v.add(`${prefix}output`, `is ${req.output.byteLength} bytes; the limit is ${limits.maxOutputBytes}`);
+  }
+  if (req.output.byteLength > 0 && outcome !== null && outcome !== "SUCCESS") v.add(`${prefix}output`, "only a SUCCESS outcome carries output");
+  const errBytes = utf8Length(req.error);
+  if (errBytes > limits.maxErrorBytes) v.add(`${prefix}error`, `is ${errBytes} bytes; the limit is ${limits.maxErrorBytes}`);
   if (!outcome) return null;
   return { runId, token, attemptId, outcome, output: req.output, error: req.error };
 }
@@ -161,7 +168,7 @@ export function workerService(c: ServiceContext): ServiceImpl<typeof WorkerServi
 
     async completeAttempt(req) {
       const v = new Violations();
-      const item = completionItem(req, "", v);
+      const item = completionItem(req, "", v, engine.limits);
       if (!v.empty || !item) throw badRequest(v.list);
       const done = single(await engine.completeAttempts([item]));
       return { run: runToPb(done.run, undefined), attempt: attemptToPb(done.attempt) };
@@ -170,7 +177,7 @@ export function workerService(c: ServiceContext): ServiceImpl<typeof WorkerServi
     async batchCompleteAttempts(req) {
       const v = new Violations();
       checkBatch(req.completions.length, 1_000, "completions", v);
-      const items = req.completions.map((x, i) => completionItem(x, `completions[${i}].`, v));
+      const items = req.completions.map((x, i) => completionItem(x, `completions[${i}].`, v, engine.limits));
       duplicates(req.completions.map((x) => x.runId), "completions", v);
       if (!v.empty) throw badRequest(v.list);
       const results = await engine.completeAttempts(items as Completion[]);

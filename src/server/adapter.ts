@@ -1,0 +1,287 @@
+/**
+ * The Node adapter: connect-node's request handler, plus two things it does not do.
+ *
+ * 1. Errors raised by the protocol layer itself — a body that does not parse, a message over
+ *    the size limit, broken framing — leave Connect without details, and a body that does
+ *    not parse is reported as INTERNAL. Here every such error gets a google.rpc.ErrorInfo
+ *    (MALFORMED_MESSAGE, MESSAGE_TOO_LARGE or PROTOCOL_ERROR) and unparseable input becomes
+ *    INVALID_ARGUMENT, on every protocol: gRPC (trailers), gRPC-Web (trailer frame), Connect
+ *    unary (JSON error body) and Connect streaming (end-stream message).
+ * 2. When a response ends before the request body was read (an oversized message is refused
+ *    without reading it), the HTTP/2 stream is reset so the client stops sending, and an
+ *    HTTP/1.1 connection is closed after the response, so the client cannot reuse a
+ *    connection whose previous request body is still on the wire.
+ */
+import type http from "node:http";
+import http2 from "node:http2";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { anyPack } from "@bufbuild/protobuf/wkt";
+import { Code, type ConnectRouter, type ConnectRouterOptions, createConnectRouter } from "@connectrpc/connect";
+import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../gen/google/rpc/status_pb.js";
+import type { EngineLogger } from "../engine/engine.js";
+import { ERROR_DOMAIN } from "./errors.js";
+
+type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
+
+/** What a detail-less protocol error becomes. */
+export function classify(code: Code, message: string, readMaxBytes: number): { code: Code; reason: string; metadata: Record<string, string> } {
+  if (code === Code.ResourceExhausted && /readMaxBytes|larger than configured|message size/i.test(message)) {
+    return { code, reason: "MESSAGE_TOO_LARGE", metadata: { limit_bytes: String(readMaxBytes) } };
+  }
+  if (
+    (code === Code.Internal && /^parse (binary|json)|premature EOF|invalid (wire type|UTF-8|utf-8)|illegal tag|cannot decode|unexpected end/i.test(message)) ||
+    (code === Code.InvalidArgument && /cannot decode|parse json|unexpected token|unknown field|invalid json|json/i.test(message))
+  ) {
+    return { code: Code.InvalidArgument, reason: "MALFORMED_MESSAGE", metadata: {} };
+  }
+  if (code === Code.Internal) return { code, reason: "INTERNAL", metadata: {} };
+  return { code, reason: "PROTOCOL_ERROR", metadata: {} };
+}
+
+const CODE_NAMES: Record<number, string> = {
+  [Code.Canceled]: "canceled",
+  [Code.Unknown]: "unknown",
+  [Code.InvalidArgument]: "invalid_argument",
+  [Code.DeadlineExceeded]: "deadline_exceeded",
+  [Code.NotFound]: "not_found",
+  [Code.AlreadyExists]: "already_exists",
+  [Code.PermissionDenied]: "permission_denied",
+  [Code.ResourceExhausted]: "resource_exhausted",
+  [Code.FailedPrecondition]: "failed_precondition",
+  [Code.Aborted]: "aborted",
+  [Code.OutOfRange]: "out_of_range",
+  [Code.Unimplemented]: "unimplemented",
+  [Code.Internal]: "internal",
+  [Code.Unavailable]: "unavailable",
+  [Code.DataLoss]: "data_loss",
+  [Code.Unauthenticated]: "unauthenticated",
+};
+const CODE_OF_NAME = new Map(Object.entries(CODE_NAMES).map(([k, v]) => [v, Number(k) as Code]));
+
+/** HTTP status of a Connect unary error (Connect protocol spec). */
+const CONNECT_HTTP_STATUS: Record<number, number> = {
+  [Code.Canceled]: 499,
+  [Code.Unknown]: 500,
+  [Code.InvalidArgument]: 400,
+  [Code.DeadlineExceeded]: 504,
+  [Code.NotFound]: 404,
+  [Code.AlreadyExists]: 409,
+  [Code.PermissionDenied]: 403,
+  [Code.ResourceExhausted]: 429,
+  [Code.FailedPrecondition]: 400,
+  [Code.Aborted]: 409,
+  [Code.OutOfRange]: 400,
+  [Code.Unimplemented]: 501,
+  [Code.Internal]: 500,
+  [Code.Unavailable]: 503,
+  [Code.DataLoss]: 500,
+  [Code.Unauthenticated]: 401,
+};
+
+function errorInfoBytes(reason: string, metadata: Record<string, string>): Uint8Array {
+  return toBinary(ErrorInfoSchema, create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata }));
+}
+
+/** A Connect-protocol JSON error ({code, message, details}) with ErrorInfo added when missing. */
+function patchConnectJsonError(json: { code?: string; message?: string; details?: unknown[] }, readMaxBytes: number): { code?: string; message?: string; details?: unknown[] } {
+  if (json.details && json.details.length > 0) return json;
+  const code = CODE_OF_NAME.get(json.code ?? "") ?? Code.Unknown;
+  const c = classify(code, json.message ?? "", readMaxBytes);
+  return {
+    ...json,
+    code: CODE_NAMES[c.code] ?? json.code ?? "unknown",
+    details: [{ type: "google.rpc.ErrorInfo", value: Buffer.from(errorInfoBytes(c.reason, c.metadata)).toString("base64").replace(/=+$/, "") }],
+  };
+}
+
+/** grpc-status / grpc-message / grpc-status-details-bin patched into a Headers object. */
+function patchGrpcHeaders(h: Headers, readMaxBytes: number): void {
+  const status = h.get("grpc-status");
+  if (status === null || status === "0" || h.has("grpc-status-details-bin")) return;
+  const message = decodeURIComponent(h.get("grpc-message") ?? "");
+  const c = classify(Number(status) as Code, message, readMaxBytes);
+  h.set("grpc-status", String(c.code));
+  const details = create(StatusSchema, {
+    code: c.code,
+    message,
+    details: [anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason: c.reason, domain: ERROR_DOMAIN, metadata: c.metadata }))],
+  });
+  h.set("grpc-status-details-bin", Buffer.from(toBinary(StatusSchema, details)).toString("base64").replace(/=+$/, ""));
+}
+
+/** Parses gRPC-Web trailer frame text ("k: v\r\n" lines) into Headers. */
+function parseTrailerBlock(text: string): Headers {
+  const h = new Headers();
+  for (const line of text.split("\r\n")) {
+    const i = line.indexOf(":");
+    if (i > 0) h.append(line.slice(0, i).trim(), line.slice(i + 1).trim());
+  }
+  return h;
+}
+
+function trailerBlock(h: Headers): Uint8Array {
+  let s = "";
+  h.forEach((v, k) => {
+    s += `${k}: ${v}\r\n`;
+  });
+  return new TextEncoder().encode(s);
+}
+
+function envelope(flags: number, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + data.byteLength);
+  out[0] = flags;
+  new DataView(out.buffer).setUint32(1, data.byteLength);
+  out.set(data, 5);
+  return out;
+}
+
+/**
+ * Passes enveloped messages through as they come, rewriting the final envelope (`flag` set:
+ * 0x02 Connect end-stream, 0x80 gRPC-Web trailers) with `rewrite`.
+ */
+async function* rewriteFinalEnvelope(body: AsyncIterable<Uint8Array>, flag: number, rewrite: (data: Uint8Array) => Uint8Array): AsyncIterable<Uint8Array> {
+  let buf = new Uint8Array(0);
+  for await (const chunk of body) {
+    const joined = new Uint8Array(buf.byteLength + chunk.byteLength);
+    joined.set(buf);
+    joined.set(chunk, buf.byteLength);
+    buf = joined;
+    let offset = 0;
+    const ready: Uint8Array[] = [];
+    while (buf.byteLength - offset >= 5) {
+      const flags = buf[offset] as number;
+      const len = new DataView(buf.buffer, buf.byteOffset + offset + 1, 4).getUint32(0);
+      if (buf.byteLength - offset < 5 + len) break;
+      const data = buf.subarray(offset + 5, offset + 5 + len);
+      ready.push(flags & flag ? envelope(flags, rewrite(data)) : buf.slice(offset, offset + 5 + len));
+      offset += 5 + len;
+    }
+    buf = buf.slice(offset);
+    for (const r of ready) yield r;
+  }
+  if (buf.byteLength > 0) yield buf;
+}
+
+async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const c of body) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+/** Adds details to a protocol-level error response of any of the supported protocols. */
+export async function withErrorDetails(contentType: string, res: UniversalServerResponse, readMaxBytes: number): Promise<UniversalServerResponse> {
+  const ct = contentType.toLowerCase();
+  if (ct.startsWith("application/grpc-web")) {
+    if (ct.startsWith("application/grpc-web-text") || !res.body) return res;
+    return {
+      ...res,
+      body: rewriteFinalEnvelope(res.body, 0x80, (data) => {
+        const h = parseTrailerBlock(new TextDecoder().decode(data));
+        patchGrpcHeaders(h, readMaxBytes);
+        return trailerBlock(h);
+      }),
+    };
+  }
+  if (ct.startsWith("application/grpc")) {
+    if (res.header) patchGrpcHeaders(res.header, readMaxBytes);
+    if (!res.body) {
+      if (res.trailer) patchGrpcHeaders(res.trailer, readMaxBytes);
+      return res;
+    }
+    const body = res.body;
+    const trailer = res.trailer;
+    return {
+      ...res,
+      body: (async function* () {
+        yield* body;
+        if (trailer) patchGrpcHeaders(trailer, readMaxBytes);
+      })(),
+    };
+  }
+  if (ct.startsWith("application/connect+")) {
+    if (!res.body) return res;
+    return {
+      ...res,
+      body: rewriteFinalEnvelope(res.body, 0x02, (data) => {
+        try {
+          const end = JSON.parse(new TextDecoder().decode(data)) as { error?: { code?: string; message?: string; details?: unknown[] } };
+          if (!end.error) return data;
+          return new TextEncoder().encode(JSON.stringify({ ...end, error: patchConnectJsonError(end.error, readMaxBytes) }));
+        } catch {
+          return data;
+        }
+      }),
+    };
+  }
+  // Connect unary: a non-200 answer carries a JSON error body.
+  if (res.status === 200 || !res.body) return res;
+  const bytes = await readAll(res.body);
+  try {
+    const json = JSON.parse(new TextDecoder().decode(bytes)) as { code?: string; message?: string; details?: unknown[] };
+    if (typeof json.code !== "string") throw new Error("not a Connect error");
+    const patched = patchConnectJsonError(json, readMaxBytes);
+    const code = CODE_OF_NAME.get(patched.code ?? "") ?? Code.Unknown;
+    const body = new TextEncoder().encode(JSON.stringify(patched));
+    const header = new Headers(res.header);
+    header.set("content-length", String(body.byteLength));
+    return { ...res, status: CONNECT_HTTP_STATUS[code] ?? res.status, header, body: (async function* () { yield body; })() };
+  } catch {
+    return { ...res, body: (async function* () { yield bytes; })() };
+  }
+}
+
+/** Options of the adapter: Connect router options plus the routes and a logger. */
+export interface AdapterOptions extends Partial<ConnectRouterOptions> {
+  readonly routes: (router: ConnectRouter) => void;
+  readonly readMaxBytes: number;
+  readonly log: EngineLogger;
+}
+
+/** A Node request handler (http and http2) over the Connect router. */
+export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: NodeResponse) => void {
+  const router = createConnectRouter(options);
+  options.routes(router);
+  const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  return (req, res) => {
+    const path = (req.url ?? "").split("?", 2)[0] ?? "";
+    const handler = paths.get(path);
+    // When the answer is out but the request body was not fully read, stop the upload.
+    // HTTP/2: when the answer is out before the request body was read (an oversized message
+    // is refused unread), reset just this stream so the client stops sending.
+    if ("stream" in req && req.stream) {
+      const stream = req.stream;
+      res.once("finish", () => {
+        if (!req.complete && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      });
+    }
+    if (!handler) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    const contentType = String(req.headers["content-type"] ?? "");
+    const uReq = universalRequestFromNodeRequest(req, res as never, undefined, undefined);
+    handler(uReq)
+      .then((uRes) => withErrorDetails(contentType, uRes, options.readMaxBytes))
+      .then((uRes) => {
+        // HTTP/1.1: an answer sent before the request body was read leaves the connection
+        // mid-request; close it after this response rather than let the client reuse it
+        // (it may stop uploading, and the next request would be read as this one's body).
+        if (!("stream" in req) && !req.complete) {
+          const header = new Headers(uRes.header);
+          header.set("connection", "close");
+          return { ...uRes, header };
+        }
+        return uRes;
+      })
+      .then((uRes) => universalResponseToNodeResponse(uRes, res as never))
+      .catch((reason: unknown) => {
+        if ((reason as { code?: unknown })?.code === Code.Aborted) return;
+        options.log.warn({ err: reason, method: path }, "response failed");
+      });
+  };
+}
