@@ -88,7 +88,7 @@ export class LmdbStore implements Store {
   readonly #queues: Database<QueueRecord, string>;
   readonly #events: Database<EventRecord, number>;
   readonly #counts: Database<number, Key>;
-  readonly #idxState: Database<number, Key>;
+  readonly #idxState: Database<number | ReadyValue, Key>;
   readonly #idxTaskRuns: Database<number, Key>;
   readonly #idxDue: Database<number, Key>;
   readonly #idxTaskQueue: Database<number, Key>;
@@ -278,7 +278,7 @@ function first<T>(it: Iterable<T>): T | undefined {
   return undefined;
 }
 
-function keysAfter<K>(db: Database<number, Key>, prefix: Array<string | number>, after: string | undefined, limit: number, pick: (k: readonly (string | number)[]) => K): K[] {
+function keysAfter<K>(db: Database<unknown, Key>, prefix: Array<string | number>, after: string | undefined, limit: number, pick: (k: readonly (string | number)[]) => K): K[] {
   const out: K[] = [];
   const start = after === undefined ? [...prefix] : [...prefix, after];
   for (const key of db.getKeys({ start, end: [...prefix, "\uffff"], exclusiveStart: after !== undefined, limit })) {
@@ -345,7 +345,7 @@ class Access implements StoreWriter {
     return Array.from(
       this.#d.idxState.getRange({ start, end: [queue, "READY", "\uffff"], exclusiveStart: afterRunId !== undefined, limit, snapshot: false }),
       ({ key, value }) => {
-        const v = value as unknown as ReadyValue;
+        const v = value as ReadyValue;
         return { runId: (key as [string, string, RunId])[2], effectivePriority: v.p, createdAt: v.c, capabilities: v.caps, keySlots: v.ks, keyHold: v.kh };
       },
     );
@@ -482,7 +482,7 @@ class Access implements StoreWriter {
       // one range scan without reading runs or tasks.
       if (stateChanged || prev?.effectivePriority !== run.effectivePriority || prev?.keyHold !== run.keyHold) {
         const v: ReadyValue = { p: run.effectivePriority, c: run.createdAt, caps: run.capabilities, ks: run.keySlots, kh: run.keyHold };
-        d.idxState.putSync([run.queue, run.state, run.id], v as unknown as number);
+        d.idxState.putSync([run.queue, run.state, run.id], v);
       }
     } else if (stateChanged) {
       d.idxState.putSync([run.queue, run.state, run.id], MARK);
