@@ -4,6 +4,8 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-node";
+import { createActionQueueClients } from "../../clients/typescript/src/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
 import { connectGrpc, connectJson, grpcErrorDetails, grpcJs, type ServerProcess, startServer, unary } from "../support/server.js";
@@ -40,6 +42,18 @@ describe("server basics", () => {
       expect(viaGrpcJs.task).toMatchObject({ id, status: "TASK_STATUS_ACTIVE" });
     } finally {
       c.close();
+    }
+  });
+
+  it("serves gRPC-Web on the same port, over HTTP/1.1 and HTTP/2", async () => {
+    for (const httpVersion of ["1.1", "2"] as const) {
+      const web = createActionQueueClients(createGrpcWebTransport({ baseUrl: server.url, httpVersion }));
+      const r = await web.tasks.submitTask({ spec: { queue: `web-${httpVersion}`, payload: { data: new Uint8Array([7]), contentType: "application/octet-stream" } } });
+      const got = await web.runs.getRun({ runId: r.runs[0]?.id as string });
+      expect(got.run?.queue).toBe(`web-${httpVersion}`);
+      const err = (await web.runs.getRun({ runId: "bad" }).catch((e: unknown) => e)) as ConnectError;
+      expect(err.code).toBe(Code.InvalidArgument);
+      expect(err.findDetails(ErrorInfoSchema)[0]?.reason).toBe("INVALID_ARGUMENT");
     }
   });
 
