@@ -225,6 +225,8 @@ interface Waiter {
   timer: NodeJS.Timeout | null;
   busy: boolean;
   done: boolean;
+  /** The wait ended while a lease attempt was in flight. */
+  expired: boolean;
   onAbort: (() => void) | null;
   finish: (r: LeaseResult | null, e?: unknown) => void;
 }
@@ -1222,7 +1224,7 @@ export class Engine {
    */
   async leaseRuns(req: LeaseRequest): Promise<LeaseResult> {
     this.#validateLease(req);
-    const first = await this.#exec("leaseRuns", (ctx) => this.#leaseNow(ctx, req));
+    const first = this.#unclaimed(req, await this.#exec("leaseRuns", (ctx) => this.#leaseNow(ctx, req)));
     if (first.grants.length > 0 || req.waitMs <= 0) {
       if (first.grants.length === 0 && req.queues.every((q) => this.#paused(q))) {
         throw this.#enginePaused
@@ -1241,6 +1243,7 @@ export class Engine {
         timer: null,
         busy: false,
         done: false,
+        expired: false,
         onAbort: null,
         finish: (r, e) => {
           if (waiter.done) return;
@@ -1252,11 +1255,32 @@ export class Engine {
           else reject(e);
         },
       };
-      waiter.timer = setTimeout(() => waiter.finish({ grants: [], pausedQueues: this.#pausedOf(req.queues) }), req.waitMs);
+      waiter.timer = setTimeout(() => {
+        // A lease attempt in flight answers instead (it may carry runs).
+        if (waiter.busy) waiter.expired = true;
+        else waiter.finish({ grants: [], pausedQueues: this.#pausedOf(req.queues) });
+      }, req.waitMs);
       waiter.onAbort = () => waiter.finish({ grants: [], pausedQueues: [] });
       req.signal?.addEventListener("abort", waiter.onAbort, { once: true });
       this.#waiters.add(waiter);
     });
+  }
+
+  /**
+   * Runs leased for a caller that went away meanwhile are given back at once (instead of
+   * waiting out their lease); the caller gets nothing.
+   */
+  #unclaimed(req: LeaseRequest, r: LeaseResult): LeaseResult {
+    if (!req.signal?.aborted || r.grants.length === 0) return r;
+    for (const g of r.grants) {
+      const back: Promise<unknown> = g.attempt
+        ? this.completeAttempts([
+            { runId: g.run.id, token: g.lease.token, attemptId: g.attempt.id, outcome: "SUSPENDED", output: EMPTY_BYTES, error: "worker went away before receiving the run" },
+          ]).then((x) => (x[0]?.ok ? this.resumeRun(g.run.id) : undefined))
+        : this.releaseLease(g.run.id, g.lease.token);
+      back.catch((e) => this.#log.warn({ err: e, run_id: g.run.id }, "could not give back a run leased for a caller that went away"));
+    }
+    return { grants: [], pausedQueues: r.pausedQueues };
   }
 
   #pausedOf(queues: readonly string[]): string[] {
@@ -1270,9 +1294,10 @@ export class Engine {
       if (!w.req.queues.some((q) => !this.#paused(q) && this.#ready.hasEligible(q, new Set(w.req.capabilities)))) continue;
       w.busy = true;
       this.#exec("leaseRuns", (ctx) => (w.done || w.req.signal?.aborted ? { grants: [], pausedQueues: [] } : this.#leaseNow(ctx, w.req))).then(
-        (r) => {
+        (result) => {
           w.busy = false;
-          if (r.grants.length > 0 || this.#clock.now() >= w.deadline) w.finish(r);
+          const r = this.#unclaimed(w.req, result);
+          if (r.grants.length > 0 || w.expired || w.req.signal?.aborted || this.#clock.now() >= w.deadline) w.finish(r);
         },
         (e) => {
           w.busy = false;

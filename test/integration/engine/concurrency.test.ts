@@ -152,4 +152,21 @@ describe("concurrent leasing", () => {
     await engine.submitTask({ taskId: null, spec: spec() });
     expect(engine.reader.counts("default").READY).toBe(1);
   });
+
+  it("gives back at once a run leased for a caller that went away before the answer reached it", async () => {
+    t = await openTestEngine();
+    const { engine } = t;
+    await engine.submitTask({ taskId: null, spec: spec() });
+    const ac = new AbortController();
+    const pending = engine.leaseRuns({ ...lease("leaving", 1), signal: ac.signal });
+    ac.abort(); // gone while the lease is being committed
+    expect((await pending).grants).toEqual([]);
+    // The give-back is its own command; wait for it to land.
+    for (let i = 0; i < 50 && engine.reader.counts("default").READY !== 1; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(engine.reader.counts("default").READY).toBe(1);
+    const next = await engine.leaseRuns(lease("stayer", 1));
+    expect(next.grants).toHaveLength(1);
+    // The given-back attempt does not count.
+    expect(next.grants[0]?.run.countedAttempts).toBe(1);
+  });
 });
