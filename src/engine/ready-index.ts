@@ -17,7 +17,6 @@
  * the engine re-reads each selected run inside the write before leasing it.
  */
 import type { RunId } from "../domain/ids.js";
-import { compareReady } from "../domain/selection.js";
 import { hasCapabilities } from "../domain/selection.js";
 import { type HeapItem, IndexedHeap } from "./heap.js";
 import type { Journal } from "./journal.js";
@@ -34,16 +33,41 @@ export interface ReadyInfo {
   readonly key: { readonly key: string; readonly slots: number } | null;
 }
 
+/**
+ * One indexed run: only what ordering needs (kept small: a million of these may live in
+ * memory); its queue, capabilities and key are its group's.
+ */
 interface Entry extends HeapItem {
-  readonly info: ReadyInfo;
+  readonly runId: RunId;
+  readonly priority: number;
+  readonly createdAt: number;
   readonly group: Group;
 }
 
-const before = (a: Entry, b: Entry): boolean =>
-  compareReady(
-    { effectivePriority: a.info.effectivePriority, createdAt: a.info.createdAt, runId: a.info.runId },
-    { effectivePriority: b.info.effectivePriority, createdAt: b.info.createdAt, runId: b.info.runId },
-  ) < 0;
+/**
+ * Hand-out order of two entries, the same order as the domain's compareReady (checked by a
+ * test), written out without allocating: heaps call it O(log n) times per operation.
+ */
+const before = (a: Entry, b: Entry): boolean => {
+  if (a.priority !== b.priority) return a.priority > b.priority;
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt;
+  return a.runId < b.runId;
+};
+
+
+
+
+function infoOf(e: Entry): ReadyInfo {
+  const g = e.group;
+  return {
+    runId: e.runId,
+    queue: g.bucket.queue,
+    effectivePriority: e.priority,
+    createdAt: e.createdAt,
+    capabilities: g.bucket.capabilities,
+    key: g.key === null ? null : { key: g.key, slots: g.slots },
+  };
+}
 
 class Group implements HeapItem {
   heapIndex = -1;
@@ -89,7 +113,8 @@ export class ReadyIndex {
   }
 
   get(runId: RunId): ReadyInfo | undefined {
-    return this.#entries.get(runId)?.info;
+    const e = this.#entries.get(runId);
+    return e ? infoOf(e) : undefined;
   }
 
   /** Forgets everything (before a rebuild). */
@@ -127,7 +152,7 @@ export class ReadyIndex {
         set.add(group);
       }
     }
-    const entry: Entry = { heapIndex: -1, info, group };
+    const entry: Entry = { heapIndex: -1, runId: info.runId, priority: info.effectivePriority, createdAt: info.createdAt, group };
     this.#entries.set(info.runId, entry);
     group.runs.push(entry);
     this.#place(group);
@@ -157,7 +182,7 @@ export class ReadyIndex {
     } else {
       this.#place(group);
     }
-    journal?.record(() => this.add(entry.info));
+    journal?.record(() => this.add(infoOf(entry)));
   }
 
   /** Re-evaluates the groups of `key` after its occupancy changed. */
@@ -190,7 +215,7 @@ export class ReadyIndex {
         if (top && (!bestEntry || before(top, bestEntry))) bestEntry = top;
       }
     }
-    return bestEntry?.info;
+    return bestEntry ? infoOf(bestEntry) : undefined;
   }
 
   /** Indexed READY runs of a queue (all groups, blocked or not). */
