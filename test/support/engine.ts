@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TaskId } from "../../src/domain/ids.js";
-import { Engine, type EngineOptions, type Submission } from "../../src/engine/engine.js";
+import { Engine, type EngineOptions, type LeaseRequest, type Submission } from "../../src/engine/engine.js";
 import { DEFAULT_BACKOFF } from "../../src/domain/retry.js";
 import type { TaskSpec } from "../../src/engine/spec.js";
 import { LmdbStore } from "../../src/storage/lmdb/store.js";
@@ -98,4 +98,18 @@ export function submission(s: TaskSpec, taskId: TaskId | null = null): Submissio
 /** Removes a directory. */
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** A lease request on queue "default" by worker "w1" (10 runs, 30 s, no wait, no start), overridable. */
+export function leaseRequest(over: Partial<LeaseRequest> = {}): LeaseRequest {
+  return {
+    queues: ["default"],
+    workerId: "w1",
+    capabilities: [],
+    maxRuns: 10,
+    leaseDurationMs: 30_000,
+    waitMs: 0,
+    startAttempt: false,
+    ...over,
+  };
 }

@@ -75,71 +75,45 @@ export async function storageError(e: unknown): Promise<EngineError> {
   return new EngineError("STORAGE_IO", `storage write failed: ${text.trim()}`, { cause: e });
 }
 
+/** The named databases, one per key space (see docs/storage.md). */
+function openDatabases(env: RootDatabase) {
+  const db = <V, K extends Key>(name: string) => env.openDB<V, K>(name, {}) as unknown as Database<V, K>;
+  return {
+    meta: db<unknown, string>("meta"),
+    tasks: db<TaskRecord, string>("tasks"),
+    runs: db<RunRecord, string>("runs"),
+    attempts: db<AttemptRecord, Key>("attempts"),
+    leases: db<LeaseRecord, string>("leases"),
+    keyholders: db<KeyHolderRecord, Key>("keyholders"),
+    queues: db<QueueRecord, string>("queues"),
+    events: db<EventRecord, number>("events"),
+    counts: db<number, Key>("counts"),
+    idxState: db<number | ReadyValue, Key>("idx_state"),
+    idxTaskRuns: db<number, Key>("idx_task_runs"),
+    idxDue: db<number, Key>("idx_due"),
+    idxTaskQueue: db<number, Key>("idx_task_queue"),
+    idxChildren: db<number, Key>("idx_children"),
+    idxDependents: db<number, Key>("idx_dependents"),
+    idxCron: db<number, string>("idx_cron"),
+    idxFinished: db<number, Key>("idx_finished"),
+  };
+}
+
+type Databases = ReturnType<typeof openDatabases>;
+
 /** The LMDB implementation of the engine's Store port. */
 export class LmdbStore implements Store {
   readonly #env: RootDatabase;
   readonly #lock: DirectoryLock;
-  readonly #meta: Database<unknown, string>;
-  readonly #tasks: Database<TaskRecord, string>;
-  readonly #runs: Database<RunRecord, string>;
-  readonly #attempts: Database<AttemptRecord, Key>;
-  readonly #leases: Database<LeaseRecord, string>;
-  readonly #keyholders: Database<KeyHolderRecord, Key>;
-  readonly #queues: Database<QueueRecord, string>;
-  readonly #events: Database<EventRecord, number>;
-  readonly #counts: Database<number, Key>;
-  readonly #idxState: Database<number | ReadyValue, Key>;
-  readonly #idxTaskRuns: Database<number, Key>;
-  readonly #idxDue: Database<number, Key>;
-  readonly #idxTaskQueue: Database<number, Key>;
-  readonly #idxChildren: Database<number, Key>;
-  readonly #idxDependents: Database<number, Key>;
-  readonly #idxCron: Database<number, string>;
-  readonly #idxFinished: Database<number, Key>;
-  readonly #all: Database<unknown, Key>[];
+  readonly #dbs: Databases & { readonly all: Database<unknown, Key>[] };
   readonly reader: StoreReader;
   #closed = false;
 
   private constructor(env: RootDatabase, lock: DirectoryLock) {
     this.#env = env;
     this.#lock = lock;
-    const db = <V, K extends Key>(name: string) => env.openDB<V, K>(name, {}) as unknown as Database<V, K>;
-    this.#meta = db("meta");
-    this.#tasks = db("tasks");
-    this.#runs = db("runs");
-    this.#attempts = db("attempts");
-    this.#leases = db("leases");
-    this.#keyholders = db("keyholders");
-    this.#queues = db("queues");
-    this.#events = db("events");
-    this.#counts = db("counts");
-    this.#idxState = db("idx_state");
-    this.#idxTaskRuns = db("idx_task_runs");
-    this.#idxDue = db("idx_due");
-    this.#idxTaskQueue = db("idx_task_queue");
-    this.#idxChildren = db("idx_children");
-    this.#idxDependents = db("idx_dependents");
-    this.#idxCron = db("idx_cron");
-    this.#idxFinished = db("idx_finished");
-    this.#all = [
-      this.#meta,
-      this.#tasks,
-      this.#runs,
-      this.#attempts,
-      this.#leases,
-      this.#keyholders,
-      this.#queues,
-      this.#events,
-      this.#counts,
-      this.#idxState,
-      this.#idxTaskRuns,
-      this.#idxDue,
-      this.#idxTaskQueue,
-      this.#idxChildren,
-      this.#idxDependents,
-      this.#idxCron,
-      this.#idxFinished,
-    ] as Database<unknown, Key>[];
+    const dbs = openDatabases(env);
+    this.#dbs = { ...dbs, all: Object.values(dbs) as Database<unknown, Key>[] };
     this.reader = new Access(this);
   }
 
@@ -195,16 +169,16 @@ export class LmdbStore implements Store {
   }
 
   async #checkSchema(path: string): Promise<void> {
-    const format = this.#meta.get("format");
-    const version = this.#meta.get("schemaVersion");
+    const format = this.#dbs.meta.get("format");
+    const version = this.#dbs.meta.get("schemaVersion");
     if (format === undefined && version === undefined) {
-      if (this.#tasks.getKeysCount({ limit: 1 }) > 0) {
+      if (this.#dbs.tasks.getKeysCount({ limit: 1 }) > 0) {
         throw new StoreOpenError(`data directory ${path} holds data without an ActionQueue schema record`);
       }
       await this.#env.transaction(() => {
-        this.#meta.putSync("format", FORMAT);
-        this.#meta.putSync("schemaVersion", SCHEMA_VERSION);
-        this.#meta.putSync("meta", { revision: 0, oldestRevision: 1, enginePaused: false } satisfies MetaRecord);
+        this.#dbs.meta.putSync("format", FORMAT);
+        this.#dbs.meta.putSync("schemaVersion", SCHEMA_VERSION);
+        this.#dbs.meta.putSync("meta", { revision: 0, oldestRevision: 1, enginePaused: false } satisfies MetaRecord);
       });
       return;
     }
@@ -249,27 +223,9 @@ export class LmdbStore implements Store {
     return this.#env;
   }
 
-  /** @internal */ get dbs() {
-    return {
-      meta: this.#meta,
-      tasks: this.#tasks,
-      runs: this.#runs,
-      attempts: this.#attempts,
-      leases: this.#leases,
-      keyholders: this.#keyholders,
-      queues: this.#queues,
-      events: this.#events,
-      counts: this.#counts,
-      idxState: this.#idxState,
-      idxTaskRuns: this.#idxTaskRuns,
-      idxDue: this.#idxDue,
-      idxTaskQueue: this.#idxTaskQueue,
-      idxChildren: this.#idxChildren,
-      idxDependents: this.#idxDependents,
-      idxCron: this.#idxCron,
-      idxFinished: this.#idxFinished,
-      all: this.#all,
-    };
+  /** @internal The databases, for the store's own accessors and consistency tests. */
+  get dbs(): Databases & { readonly all: Database<unknown, Key>[] } {
+    return this.#dbs;
   }
 }
 

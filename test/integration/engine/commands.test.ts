@@ -13,7 +13,7 @@ import { EngineError, type EngineReason } from "../../../src/engine/errors.js";
 import type { RunRecord } from "../../../src/engine/records.js";
 import { keySpec } from "../../../src/engine/spec.js";
 import type { ManualClock } from "../../support/clock.js";
-import { openTestEngine, spec, submission, type TestEngine } from "../../support/engine.js";
+import { leaseRequest, openTestEngine, spec, submission, type TestEngine } from "../../support/engine.js";
 import { taskId } from "../../support/ids.js";
 
 let t: TestEngine | undefined;
@@ -66,18 +66,7 @@ function itemError<T>(r: ItemResult<T> | undefined, reason: EngineReason): Engin
   return e;
 }
 
-function req(over: Partial<LeaseRequest> = {}): LeaseRequest {
-  return {
-    queues: ["default"],
-    workerId: "w1",
-    capabilities: [],
-    maxRuns: 10,
-    leaseDurationMs: 30_000,
-    waitMs: 0,
-    startAttempt: false,
-    ...over,
-  };
-}
+const req = leaseRequest;
 
 function run(engine: Engine, id: RunId): RunRecord {
   const r = engine.reader.getRun(id);

@@ -12,7 +12,7 @@ import type { Engine, ItemResult, LeaseGrant, LeaseRequest } from "../../../src/
 import { EngineError } from "../../../src/engine/errors.js";
 import type { RunRecord } from "../../../src/engine/records.js";
 import type { TaskSpec } from "../../../src/engine/spec.js";
-import { openTestEngine, spec, submission, type TestEngine } from "../../support/engine.js";
+import { leaseRequest, openTestEngine, spec, submission, type TestEngine } from "../../support/engine.js";
 
 let t: TestEngine | undefined;
 afterEach(async () => {
@@ -31,18 +31,7 @@ async function open(): Promise<TestEngine> {
   return t;
 }
 
-function req(over: Partial<LeaseRequest> = {}): LeaseRequest {
-  return {
-    queues: ["default"],
-    workerId: "w1",
-    capabilities: [],
-    maxRuns: 10,
-    leaseDurationMs: 30 * SEC,
-    waitMs: 0,
-    startAttempt: false,
-    ...over,
-  };
-}
+const req = leaseRequest;
 
 function okValue<T>(r: ItemResult<T> | undefined): T {
   expect(r, "missing item result").toBeDefined();
