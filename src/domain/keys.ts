@@ -56,6 +56,12 @@ export class KeyGate {
     return this.#keys.get(key)?.get(runId)?.hold;
   }
 
+  /** How `runId` occupies `key` and since when, if it does (no copy of the other occupants). */
+  occupantOf(key: string, runId: RunId): { readonly hold: Hold; readonly since: number } | undefined {
+    const o = this.#keys.get(key)?.get(runId);
+    return o ? { hold: o.hold, since: o.since } : undefined;
+  }
+
   /** The occupants of `key` in insertion order. */
   holders(key: string): Array<{ runId: RunId; hold: Hold; since: number }> {
     const m = this.#keys.get(key);

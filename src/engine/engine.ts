@@ -227,6 +227,8 @@ interface Waiter {
   done: boolean;
   /** The wait ended while a lease attempt was in flight. */
   expired: boolean;
+  /** The request's capabilities as a set, built once for the wake-up checks. */
+  readonly capabilities: ReadonlySet<string>;
   onAbort: (() => void) | null;
   finish: (r: LeaseResult | null, e?: unknown) => void;
 }
@@ -566,7 +568,8 @@ export class Engine {
   ): RunRecord {
     const task = this.#task(ctx.w, run.taskId);
     const spec = this.#keySpec(task);
-    const beforeHold = spec ? this.#gate.holders(spec.key).find((h) => h.runId === run.id) : undefined;
+    // Only this run's own slot is needed for the undo, not a copy of every occupant.
+    const beforeHold = spec ? this.#gate.occupantOf(spec.key, run.id) : undefined;
     const result = applyRunAction(run, action, { gate: this.#gate, spec });
     if (!result.ok) throw fromRefusal(result.error);
     const applied: Applied = result.value;
@@ -1244,6 +1247,7 @@ export class Engine {
         busy: false,
         done: false,
         expired: false,
+        capabilities: new Set(req.capabilities),
         onAbort: null,
         finish: (r, e) => {
           if (waiter.done) return;
@@ -1291,7 +1295,7 @@ export class Engine {
     for (const w of this.#waiters) {
       if (w.busy || w.done) continue;
       if (queues && !w.req.queues.some((q) => queues.has(q))) continue;
-      if (!w.req.queues.some((q) => !this.#paused(q) && this.#ready.hasEligible(q, new Set(w.req.capabilities)))) continue;
+      if (!w.req.queues.some((q) => !this.#paused(q) && this.#ready.hasEligible(q, w.capabilities))) continue;
       w.busy = true;
       this.#exec("leaseRuns", (ctx) => (w.done || w.req.signal?.aborted ? { grants: [], pausedQueues: [] } : this.#leaseNow(ctx, w.req))).then(
         (result) => {
