@@ -9,40 +9,19 @@
  * Every figure uses a real LMDB directory under the OS temp dir with the default durability
  * (each commit flushed). Set BENCH_SCALE=0.1 for a quick run (100k instead of 1M).
  */
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { asAttemptId, asLeaseToken, asRunId, asTaskId, formatUuidV7, type IdSource } from "../src/domain/ids.js";
 import { DEFAULT_BACKOFF } from "../src/domain/retry.js";
 import { Engine } from "../src/engine/engine.js";
-import type { TaskSpec } from "../src/engine/spec.js";
+import type { TaskSpec } from "../src/domain/task-spec.js";
+import { uuidV7Source } from "../src/ids/uuidv7.js";
 import { LmdbStore } from "../src/storage/lmdb/store.js";
 
 const SCALE = Number(process.env.BENCH_SCALE ?? "1");
 const BIG = Math.round(1_000_000 * SCALE);
 
-let seq = 0;
-let last = 0;
-function uuid(): string {
-  const now = Date.now();
-  if (now <= last) seq++;
-  else {
-    last = now;
-    seq = 0;
-  }
-  if (seq > 0xfff) {
-    last++;
-    seq = 0;
-  }
-  return formatUuidV7(last, seq, randomBytes(8));
-}
-const ids: IdSource = {
-  runId: () => asRunId(uuid()),
-  taskId: () => asTaskId(uuid()),
-  attemptId: () => asAttemptId(uuid()),
-  leaseToken: () => asLeaseToken(uuid()),
-};
+const ids = uuidV7Source();
 
 const spec = (queue: string): TaskSpec => ({
   queue,

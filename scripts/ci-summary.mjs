@@ -1,6 +1,6 @@
 // Prints the plain closing line CI reads, "N passed, N failed", from vitest's JSON report.
-// A run that failed before vitest wrote its report (type check, buf lint, generation or
-// breaking check) is reported as one failure.
+// A run that failed before vitest wrote its report (type check, ESLint, import boundaries,
+// buf lint, generation or breaking check) is reported as one failure.
 import { existsSync, readFileSync } from "node:fs";
 
 const [file = ".vitest-results.json", rcArg = "0"] = process.argv.slice(2);

@@ -3,36 +3,12 @@
  * SIGTERM / SIGINT. The only place that builds adapters. Every start-up failure is one line
  * on stderr and a non-zero exit.
  */
-import { randomBytes } from "node:crypto";
 import pino from "pino";
 import { ConfigError, helpText, parseConfig } from "./config.js";
-import { asAttemptId, asLeaseToken, asRunId, asTaskId, formatUuidV7, type IdSource } from "./domain/ids.js";
 import { Engine } from "./engine/engine.js";
+import { uuidV7Source } from "./ids/uuidv7.js";
 import { ListenError, startServer } from "./server/server.js";
 import { LmdbStore, StoreOpenError } from "./storage/lmdb/store.js";
-
-/** UUIDv7 ids, strictly increasing within this process; UUIDv4 lease tokens. */
-function uuidSource(): IdSource {
-  let lastMs = 0;
-  let seq = 0;
-  const v7 = () => {
-    const now = Date.now();
-    if (now > lastMs) {
-      lastMs = now;
-      seq = 0;
-    } else if (++seq > 0xfff) {
-      lastMs++;
-      seq = 0;
-    }
-    return formatUuidV7(lastMs, seq, randomBytes(8));
-  };
-  return {
-    runId: () => asRunId(v7()),
-    taskId: () => asTaskId(v7()),
-    attemptId: () => asAttemptId(v7()),
-    leaseToken: () => asLeaseToken(crypto.randomUUID()),
-  };
-}
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`actionqueue: ${message}\n`);
@@ -67,7 +43,7 @@ async function main(): Promise<void> {
   const engine = await Engine.open({
     store,
     clock: { now: () => Date.now() },
-    ids: uuidSource(),
+    ids: uuidV7Source(),
     random: { next: Math.random },
     limits: {
       maxPayloadBytes: config.maxPayloadBytes,

@@ -68,6 +68,11 @@ function exhausted(c: CronCursor, maxOccurrences: number): boolean {
   return c.nextAt === null || (maxOccurrences > 0 && c.derived >= maxOccurrences);
 }
 
+/** A cursor that reached `maxOccurrences` has no next occurrence: nextAt becomes null. */
+function settled(c: CronCursor, maxOccurrences: number): CronCursor {
+  return c.nextAt !== null && exhausted(c, maxOccurrences) ? { nextAt: null, derived: c.derived } : c;
+}
+
 function advance(schedule: CronSchedule, c: CronCursor, derivedNow: boolean): CronCursor {
   const at = c.nextAt;
   if (at === null) return c;
@@ -93,7 +98,7 @@ export function refillCronWindow(
     times.push(c.nextAt as number);
     c = advance(schedule, c, true);
   }
-  return { times, cursor: c };
+  return { times, cursor: settled(c, maxOccurrences) };
 }
 
 /** An already derived run that is overdue at start-up. */
@@ -155,7 +160,7 @@ export function planMisfire<Id>(
   }
   switch (policy) {
     case "CATCH_UP":
-      return { keep: sorted.map((r) => r.runId), cancel: [], derive: missed, cursor: c, skipped: overflow };
+      return { keep: sorted.map((r) => r.runId), cancel: [], derive: missed, cursor: settled(c, maxOccurrences), skipped: overflow };
     case "SKIP":
       return { keep: [], cancel: sorted.map((r) => r.runId), derive: [], cursor: c, skipped: missed.length };
     case "COALESCE": {
@@ -166,7 +171,7 @@ export function planMisfire<Id>(
           keep: [],
           cancel: sorted.map((r) => r.runId),
           derive: [lastMissed],
-          cursor: { nextAt: c.nextAt, derived: c.derived + 1 },
+          cursor: settled({ nextAt: c.nextAt, derived: c.derived + 1 }, maxOccurrences),
           skipped: missed.length - 1,
         };
       }

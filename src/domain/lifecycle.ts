@@ -8,7 +8,7 @@ import { type KeyChange, type KeyGate, type KeySpec, applyKeyEffect, keyEffect }
 import type { RunRefusal } from "./refusal.js";
 import { type AttemptOutcome, isCounted, stateAfterOutcome, WORKER_OUTCOMES } from "./retry.js";
 import { type Result, assertNever, err, ok } from "./result.js";
-import { type Run, finishAttempt, setEffectivePriority, startAttempt, transition } from "./run.js";
+import { MAX_ATTEMPT_COUNT, type Run, finishAttempt, setEffectivePriority, startAttempt, transition } from "./run.js";
 import type { RunState } from "./state.js";
 
 /** Outcome a worker may report (everything but CANCELED). */
@@ -66,6 +66,12 @@ export interface Applied {
   readonly startedAttempt: { readonly attemptId: AttemptId; readonly number: number } | null;
   readonly finishedAttempt: FinishedAttempt | null;
   readonly key: KeyChange;
+  /**
+   * The run failed because its attempt counter reached MAX_ATTEMPT_COUNT: no further attempt
+   * could ever start, so an outcome that would have waited for one (a retry, a suspension)
+   * ends the run FAILED instead of leaving it to be leased forever.
+   */
+  readonly exhausted: boolean;
 }
 
 /** Where the key rules are applied: the gate and the run's key (null when it has none). */
@@ -76,12 +82,17 @@ export interface KeyContext {
 
 const UNCHANGED_KEY: KeyChange = { kind: "UNCHANGED" };
 
+/** States a run leaves only through another attempt. */
+function needsAnotherAttempt(s: RunState): boolean {
+  return s === "RETRY_WAIT" || s === "SUSPENDED";
+}
+
 function moved(
   before: Run,
   after: Run,
   keys: KeyContext,
   at: number,
-  extra: Pick<Applied, "startedAttempt" | "finishedAttempt"> = { startedAttempt: null, finishedAttempt: null },
+  extra: Pick<Applied, "startedAttempt" | "finishedAttempt"> & { exhausted?: boolean } = { startedAttempt: null, finishedAttempt: null },
 ): Result<Applied, RunRefusal> {
   let key: KeyChange = UNCHANGED_KEY;
   if (keys.spec) {
@@ -90,7 +101,7 @@ function moved(
       return err({ reason: "KEY_FULL", runId: before.id, key: key.key, holderRunId: key.holderRunId });
     }
   }
-  return ok({ run: after, from: before.state, to: after.state, changed: true, key, ...extra });
+  return ok({ run: after, from: before.state, to: after.state, changed: true, key, exhausted: false, ...extra });
 }
 
 function expectState(run: Run, expected: RunState, to: RunState): RunRefusal | null {
@@ -152,12 +163,14 @@ export function applyRunAction(run: Run, action: RunAction, keys: KeyContext): R
       const counted = isCounted(action.outcome);
       const f = finishAttempt(run, action.attemptId, counted);
       if (!f.ok) return f;
-      const to = stateAfterOutcome(action.outcome, f.value.countedAttempts, action.maxAttempts);
-      const t = transition(f.value, to, action.at);
+      const next = stateAfterOutcome(action.outcome, f.value.countedAttempts, action.maxAttempts);
+      const exhausted = needsAnotherAttempt(next) && f.value.attemptCount >= MAX_ATTEMPT_COUNT;
+      const t = transition(f.value, exhausted ? "FAILED" : next, action.at);
       if (!t.ok) return t;
       return moved(run, t.value, keys, action.at, {
         startedAttempt: null,
         finishedAttempt: { attemptId: action.attemptId, outcome: action.outcome, counted },
+        exhausted,
       });
     }
     case "SUSPEND": {
@@ -166,11 +179,13 @@ export function applyRunAction(run: Run, action: RunAction, keys: KeyContext): R
       const open = run.currentAttemptId;
       const f = open === null ? ok(run) : finishAttempt(run, open, false);
       if (!f.ok) return f;
-      const t = transition(f.value, "SUSPENDED", action.at);
+      const exhausted = f.value.attemptCount >= MAX_ATTEMPT_COUNT;
+      const t = transition(f.value, exhausted ? "FAILED" : "SUSPENDED", action.at);
       if (!t.ok) return t;
       return moved(run, t.value, keys, action.at, {
         startedAttempt: null,
         finishedAttempt: open === null ? null : { attemptId: open, outcome: "SUSPENDED", counted: false },
+        exhausted,
       });
     }
     case "CANCEL": {
@@ -183,6 +198,7 @@ export function applyRunAction(run: Run, action: RunAction, keys: KeyContext): R
           startedAttempt: null,
           finishedAttempt: null,
           key: UNCHANGED_KEY,
+          exhausted: false,
         });
       }
       const open = run.currentAttemptId;
@@ -204,6 +220,7 @@ export function applyRunAction(run: Run, action: RunAction, keys: KeyContext): R
         startedAttempt: null,
         finishedAttempt: null,
         key: UNCHANGED_KEY,
+        exhausted: false,
       });
     }
     default:

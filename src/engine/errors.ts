@@ -5,6 +5,7 @@
  * reason to a status code in one exhaustive table.
  */
 import type { RunRefusal } from "../domain/refusal.js";
+import type { FieldViolation } from "../domain/violations.js";
 
 /** Every reason an engine call can fail with. */
 export const ENGINE_REASONS = [
@@ -39,16 +40,13 @@ export const ENGINE_REASONS = [
   "INTERNAL",
   "MALFORMED_MESSAGE",
   "PROTOCOL_ERROR",
+  "TASK_ID_RESERVED",
 ] as const;
 
 /** A stable failure reason. */
 export type EngineReason = (typeof ENGINE_REASONS)[number];
 
-/** One invalid request field, with a path in proto field names ("spec.queue", "tasks[2].spec.queue"). */
-export interface FieldViolation {
-  readonly field: string;
-  readonly description: string;
-}
+export type { FieldViolation } from "../domain/violations.js";
 
 /** An expected failure of an engine call. Nothing of the call was applied. */
 export class EngineError extends Error {

@@ -1,6 +1,14 @@
 /**
  * What the engine needs from the outside world. Storage implements `Store` (LMDB in
- * src/storage/lmdb); time, ids and randomness are injected so tests control them.
+ * src/storage/lmdb, an in-memory reference in src/storage/memory); time, ids and randomness
+ * are injected so tests control them.
+ *
+ * The store is a port of verbs (docs/architecture.md): the engine decides every change
+ * with the domain rules, then hands the store a list of `StoreVerb`s that `commit` applies
+ * atomically and durably. Each verb is one whole change to durable state — a run moving
+ * with its event, lease, attempt and key holder; a task created; a retention purge — and
+ * the store keeps its own indexes in step with it. The store never calls the engine and
+ * exposes no transaction: what it reads is committed state.
  */
 import type { RunId, TaskId } from "../domain/ids.js";
 import type { RunState } from "../domain/state.js";
@@ -12,6 +20,7 @@ import type {
   LeaseRecord,
   QueueRecord,
   ReadyEntry,
+  ReservationRecord,
   RunRecord,
   TaskRecord,
 } from "./records.js";
@@ -39,14 +48,7 @@ export interface DueEntry {
   readonly runId: RunId;
 }
 
-/** A page of keys after an opaque position. */
-export interface Page<T> {
-  readonly items: T[];
-  /** Position after the last item, or null when there is no more. */
-  readonly next: string | null;
-}
-
-/** Synchronous reads. Inside a write they see the write's own changes. */
+/** Reads of committed state; synchronous. */
 export interface StoreReader {
   meta(): MetaRecord;
   getTask(id: TaskId): TaskRecord | undefined;
@@ -54,6 +56,8 @@ export interface StoreReader {
   getLease(runId: RunId): LeaseRecord | undefined;
   getAttempt(runId: RunId, number: number): AttemptRecord | undefined;
   getQueue(name: string): QueueRecord | undefined;
+  /** The reservation a purged task left on its id, if any (idempotency after purge). */
+  getReservation(id: TaskId): ReservationRecord | undefined;
   /** Every queue with settings or runs, by name. */
   queueNames(): string[];
   /** Attempts of a run by number, starting after `afterNumber`. */
@@ -89,41 +93,64 @@ export interface StoreReader {
   taskCount(): number;
   /** Terminal runs that finished at or before `until`, oldest first. */
   finishedRuns(until: number, limit: number): RunId[];
-  /** Bytes of live data (pages in use × page size). */
+  /** Reservations that ended at or before `until`, oldest first. */
+  expiredReservations(until: number, limit: number): TaskId[];
+  /** Bytes of live data. */
   usedBytes(): number;
 }
 
-/** Writes, only inside `Store.write`. Every put keeps the indexes of the record in step. */
-export interface StoreWriter extends StoreReader {
-  /** Runs `fn` in a nested transaction: if it throws, its writes are undone and the error rethrown. */
-  atomic<T>(fn: () => T): T;
-  putMeta(meta: MetaRecord): void;
-  /** Stores a task; `prev` is the stored version (undefined when new). */
-  putTask(task: TaskRecord, prev: TaskRecord | undefined): void;
-  deleteTask(task: TaskRecord): void;
-  /** Stores a run; `prev` is the stored version (undefined when new). */
-  putRun(run: RunRecord, prev: RunRecord | undefined): void;
-  deleteRun(run: RunRecord): void;
-  putAttempt(attempt: AttemptRecord): void;
-  putLease(lease: LeaseRecord): void;
-  deleteLease(runId: RunId): void;
-  putKeyHolder(holder: KeyHolderRecord): void;
-  deleteKeyHolder(key: string, runId: RunId): void;
-  putQueue(queue: QueueRecord): void;
-  appendEvent(event: EventRecord): void;
-  /** Removes one timer entry (a stale or failing one, so it cannot fire forever). */
-  deleteDue(entry: DueEntry): void;
-  deleteEventsBefore(revision: number, limit: number): number;
-}
+/** A lease written or removed together with a run change. */
+export type LeaseChange = { readonly put: LeaseRecord } | { readonly remove: RunId } | null;
+
+/** A key slot taken or given back together with a run change. */
+export type KeyHolderChange = { readonly put: KeyHolderRecord } | { readonly remove: { readonly key: string; readonly runId: RunId } } | null;
 
 /**
- * The durable store. `write` runs `body` for each item of a batch inside one transaction:
- * each item in its own child transaction, so an item that throws leaves no trace while the
- * others commit. The returned promise settles after the commit is flushed to disk (or
- * rejects when the commit failed: then nothing of the batch was stored).
+ * One atomic change to durable state. `prev` is the stored version the engine decided on:
+ * the store maintains its indexes from it (and a shared-database store checks it, so that a
+ * change decided on a stale read is refused instead of applied).
+ */
+export type StoreVerb =
+  /** A new task with its relation indexes (queue, parent, prerequisites, cron). */
+  | { readonly verb: "createTask"; readonly task: TaskRecord }
+  /** Task progress or status changed (counters, cron cursor, terminal status). */
+  | { readonly verb: "updateTask"; readonly task: TaskRecord; readonly prev: TaskRecord }
+  /** A derived run with its CREATED event. */
+  | { readonly verb: "createRun"; readonly run: RunRecord; readonly event: EventRecord }
+  /**
+   * A run changed: its state index, counts, timers and retention index follow; with its
+   * event (null for a change no watcher sees, such as a dependency wait), its lease, the
+   * attempt it opened or closed, and the key slot it took or gave back.
+   */
+  | {
+      readonly verb: "updateRun";
+      readonly run: RunRecord;
+      readonly prev: RunRecord;
+      readonly event: EventRecord | null;
+      readonly lease: LeaseChange;
+      readonly attempt: AttemptRecord | null;
+      readonly keyHolder: KeyHolderChange;
+    }
+  /** Removes one timer entry (stale, or failing, so it cannot fire forever). */
+  | { readonly verb: "dropTimer"; readonly entry: DueEntry }
+  | { readonly verb: "saveQueue"; readonly queue: QueueRecord }
+  | { readonly verb: "saveMeta"; readonly meta: MetaRecord }
+  /** Retention: a terminal run with its attempts, lease and index entries. */
+  | { readonly verb: "purgeRun"; readonly run: RunRecord }
+  /** Retention: a terminal task; its id stays reserved by `reservation` (idempotency). */
+  | { readonly verb: "purgeTask"; readonly task: TaskRecord; readonly reservation: ReservationRecord }
+  /** Retention: events with revision < `before`. */
+  | { readonly verb: "purgeEvents"; readonly before: number }
+  /** The reservation of a purged task id ended: the id may be used again. */
+  | { readonly verb: "releaseReservation"; readonly taskId: TaskId };
+
+/**
+ * The durable store. `commit` applies `verbs` in order as one atomic, durable change: the
+ * promise settles after the change is flushed to disk, or rejects with an EngineError
+ * (STORAGE_FULL, STORAGE_IO, SHUTTING_DOWN) when nothing of it was stored.
  */
 export interface Store {
   readonly reader: StoreReader;
-  write<T>(items: readonly T[], body: (w: StoreWriter, item: T) => void): Promise<void>;
+  commit(verbs: readonly StoreVerb[]): Promise<void>;
   close(): Promise<void>;
 }

@@ -8,7 +8,7 @@ import type { AttemptOutcome } from "../domain/retry.js";
 import type { Run } from "../domain/run.js";
 import type { RunState } from "../domain/state.js";
 import type { TaskStatus } from "../domain/task.js";
-import type { TaskSpec } from "./spec.js";
+import type { TaskSpec } from "../domain/task-spec.js";
 
 /** A stored task: the declared spec plus its progress. */
 export interface TaskRecord {
@@ -121,6 +121,19 @@ export interface QueueRecord {
   /** 0 = no rate limit. */
   readonly ratePerSecond: number;
   readonly burst: number;
+}
+
+/**
+ * What a purged task leaves behind: its id stays taken until `until`, so a resubmission with
+ * the same id inside the deduplication window is refused instead of running twice.
+ */
+export interface ReservationRecord {
+  readonly taskId: TaskId;
+  /** canonicalSpec of the purged task. */
+  readonly canonical: string;
+  readonly purgedAt: number;
+  /** The id may be used again after this instant. */
+  readonly until: number;
 }
 
 /** What an event records. */

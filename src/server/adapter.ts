@@ -11,6 +11,11 @@
  *    without reading it), the HTTP/2 stream is reset so the client stops sending, and an
  *    HTTP/1.1 connection is closed after the response, so the client cannot reuse a
  *    connection whose previous request body is still on the wire.
+ * 3. `grpc-message` is re-encoded as the gRPC spec prescribes: connect-node escapes it with
+ *    `encodeURIComponent`, which is legal but escapes ':' ';' ',' '/' '?' and friends, and
+ *    grpc-js decodes with `decodeURI`, which leaves exactly those escapes in place (clients
+ *    saw "lease_token%3A is required"). Escaping only what the spec requires — '%' and bytes
+ *    outside 0x20-0x7E — reads correctly in grpc-js, connect-es and grpcio alike.
  */
 import type http from "node:http";
 import http2 from "node:http2";
@@ -98,8 +103,37 @@ function patchConnectJsonError(json: { code?: string; message?: string; details?
   };
 }
 
+/**
+ * Percent-encodes a `grpc-message` value exactly as the gRPC over HTTP/2 spec requires: the
+ * text as UTF-8, with '%' and every byte outside 0x20-0x7E written as %XX and every other
+ * byte as itself. Every conforming decoder reads it back, including grpc-js, which only
+ * undoes escapes `decodeURI` accepts (never those of ':' ';' ',' '/' '?' '#' '&' '=' '+'
+ * '$' '@').
+ */
+export function encodeGrpcMessage(text: string): string {
+  let out = "";
+  for (const b of Buffer.from(text, "utf8")) {
+    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b < 0x10 ? "0" : ""}${b.toString(16).toUpperCase()}`;
+  }
+  return out;
+}
+
+/** Rewrites the `grpc-message` connect-node set (encodeURIComponent) with `encodeGrpcMessage`. */
+function reencodeGrpcMessage(h: Headers): void {
+  const value = h.get("grpc-message");
+  if (value === null) return;
+  let text: string;
+  try {
+    text = decodeURIComponent(value);
+  } catch {
+    return; // not ours to fix: leave a value that is not percent-encoded UTF-8 as it is
+  }
+  h.set("grpc-message", encodeGrpcMessage(text));
+}
+
 /** grpc-status / grpc-message / grpc-status-details-bin patched into a Headers object. */
 function patchGrpcHeaders(h: Headers, readMaxBytes: number): void {
+  reencodeGrpcMessage(h);
   const status = h.get("grpc-status");
   if (status === null || status === "0" || h.has("grpc-status-details-bin")) return;
   const message = decodeURIComponent(h.get("grpc-message") ?? "");
@@ -172,7 +206,10 @@ async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   return Buffer.concat(parts);
 }
 
-/** Adds details to a protocol-level error response of any of the supported protocols. */
+/**
+ * Adds details to a protocol-level error response of any of the supported protocols, and
+ * re-encodes every gRPC / gRPC-Web `grpc-message` with `encodeGrpcMessage`.
+ */
 export async function withErrorDetails(contentType: string, res: UniversalServerResponse, readMaxBytes: number): Promise<UniversalServerResponse> {
   const ct = contentType.toLowerCase();
   if (ct.startsWith("application/grpc-web")) {
@@ -280,7 +317,13 @@ export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: No
       })
       .then((uRes) => universalResponseToNodeResponse(uRes, res as never))
       .catch((reason: unknown) => {
-        if ((reason as { code?: unknown })?.code === Code.Aborted) return;
+        // The client hung up while the answer was being written (connect-node reports a
+        // destroyed stream or reset connection as ABORTED; the request's own signal is
+        // aborted only by its stream or connection closing): not a server problem.
+        if ((reason as { code?: unknown })?.code === Code.Aborted || uReq.signal.aborted) {
+          options.log.debug({ err: reason, method: path }, "client went away before the response was written");
+          return;
+        }
         options.log.warn({ err: reason, method: path }, "response failed");
       });
   };

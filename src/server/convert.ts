@@ -14,7 +14,7 @@ import type { TaskStatus as DomainTaskStatus } from "../domain/task.js";
 import { MAX_TIME_MS } from "../domain/time.js";
 import type { FieldViolation } from "../engine/errors.js";
 import type { AttemptRecord, EventRecord, LeaseRecord, QueueRecord, RunRecord, TaskRecord } from "../engine/records.js";
-import type { PolicySpec, TaskSpec } from "../engine/spec.js";
+import type { PolicySpec, TaskSpec } from "../domain/task-spec.js";
 import { type QueueInfo, QueueInfoSchema } from "../gen/actionqueue/v1/admin_service_pb.js";
 import {
   type Attempt,

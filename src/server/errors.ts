@@ -46,6 +46,7 @@ export const REASON_CODE: { readonly [R in EngineReason]: Code } = {
   INTERNAL: Code.Internal,
   MALFORMED_MESSAGE: Code.InvalidArgument,
   PROTOCOL_ERROR: Code.InvalidArgument,
+  TASK_ID_RESERVED: Code.AlreadyExists,
 };
 
 /** Builds the ConnectError for an engine error, with its details. */

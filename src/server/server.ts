@@ -13,6 +13,7 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import type { Config } from "../config.js";
 import type { Engine, EngineLogger } from "../engine/engine.js";
+import { EngineError } from "../engine/errors.js";
 import { AdminService } from "../gen/actionqueue/v1/admin_service_pb.js";
 import { RunService } from "../gen/actionqueue/v1/run_service_pb.js";
 import { TaskService } from "../gen/actionqueue/v1/task_service_pb.js";
@@ -50,11 +51,34 @@ export class ListenError extends Error {
 
 const API_SERVICES: readonly DescService[] = [TaskService, RunService, WorkerService, AdminService];
 
+/**
+ * Whether a call's signal was aborted from the client's side — its HTTP/2 stream reset, its
+ * connection closed or reset — rather than by the server's shutdown (UNAVAILABLE) or by the
+ * call's deadline (DEADLINE_EXCEEDED), the two aborts the server itself causes.
+ */
+export function abortedByClient(signal: AbortSignal): boolean {
+  if (!signal.aborted) return false;
+  const reason: unknown = signal.reason;
+  return !(reason instanceof ConnectError && (reason.code === Code.Unavailable || reason.code === Code.DeadlineExceeded));
+}
+
+/**
+ * Maps every failure to a ConnectError with details and logs bugs. A failure after the client
+ * went away — typically ERR_STREAM_PREMATURE_CLOSE from reading a request body the client
+ * abandoned (a bidirectional reflection stream, a request still being sent) — is the hang-up
+ * itself, not a server error: logged at debug and answered CANCELED (nobody reads it).
+ */
 function errorInterceptor(log: EngineLogger): Interceptor {
-  const onBug = (method: string) => (e: unknown) => log.error({ err: e, method }, "unexpected error in handler");
   return (next) => async (req) => {
     const method = `${req.service.typeName}/${req.method.name}`;
     const started = performance.now();
+    const convert = (e: unknown): ConnectError => {
+      if (!(e instanceof ConnectError) && !EngineError.is(e) && abortedByClient(req.signal)) {
+        log.debug({ err: e, method }, "client went away");
+        return new ConnectError("the client went away", Code.Canceled, undefined, undefined, e);
+      }
+      return toConnectError(e, (bug) => log.error({ err: bug, method }, "unexpected error in handler"));
+    };
     try {
       const res = await next(req);
       if (!res.stream) {
@@ -68,12 +92,12 @@ function errorInterceptor(log: EngineLogger): Interceptor {
           try {
             yield* inner;
           } catch (e) {
-            throw toConnectError(e, onBug(method));
+            throw convert(e);
           }
         })(),
       };
     } catch (e) {
-      const ce = toConnectError(e, onBug(method));
+      const ce = convert(e);
       log.debug({ method, code: Code[ce.code], ms: Math.round(performance.now() - started) }, "rpc failed");
       throw ce;
     }

@@ -35,29 +35,43 @@ function runMain(args: string[], env: Record<string, string> = {}): Promise<{ co
 const payload = (s: string) => ({ data: new TextEncoder().encode(s), contentType: "text/plain" });
 
 describe("shutdown", () => {
-  it("exits 0 on SIGTERM under load, and after a restart every acknowledged call is there", async () => {
+  it("exits 0 on SIGTERM under load, and after a restart every acknowledged call is there", { timeout: 180_000 }, async () => {
+    // No clock in this test: the signal goes out once enough submits were acknowledged,
+    // however long that takes on this machine, while 16 writers keep submitting.
+    const ACKED_BEFORE_SIGTERM = 50;
     const server = await startServer({ keepData: true });
     const clients = connectGrpc(server.port);
     const acked: string[] = [];
     const refused: number[] = [];
+    let signalled = false;
     let stop = false;
+    let reachedTarget!: () => void;
+    let failedEarly!: (e: unknown) => void;
+    const loaded = new Promise<void>((resolve, reject) => {
+      reachedTarget = resolve;
+      failedEarly = reject;
+    });
     const writers = Array.from({ length: 16 }, async (_, w) => {
       for (let i = 0; !stop; i++) {
         try {
           const r = await clients.tasks.submitTask({ spec: { queue: "load", payload: payload(`${w}-${i}`) } });
           acked.push(r.task?.id as string);
+          if (acked.length >= ACKED_BEFORE_SIGTERM) reachedTarget();
         } catch (e) {
           refused.push(e instanceof ConnectError ? e.code : -1);
+          // Before the signal every submit must succeed.
+          if (!signalled) failedEarly(e);
           return;
         }
       }
     });
-    await new Promise((r) => setTimeout(r, 700));
+    await loaded;
+    signalled = true;
     const code = await server.stop("SIGTERM");
     stop = true;
     await Promise.all(writers);
     expect(code).toBe(0);
-    expect(acked.length).toBeGreaterThan(20);
+    expect(acked.length).toBeGreaterThanOrEqual(ACKED_BEFORE_SIGTERM);
     // Calls that did not get through were refused cleanly (UNAVAILABLE or a closed connection).
     for (const c of refused) expect([Code.Unavailable, Code.Canceled, Code.Unknown, Code.Internal]).toContain(c);
     const logs = server.logs.map((l) => JSON.parse(l) as { msg: string });
@@ -80,14 +94,20 @@ describe("shutdown", () => {
   it("ends watches and long polls with UNAVAILABLE on shutdown and reports NOT_SERVING", async () => {
     const server = await startServer();
     const clients = connectGrpc(server.port);
+    // Signal once the watch and the health watch have each delivered a first message (no
+    // fixed delay: a loaded machine only makes this take longer).
+    let watchOpen!: () => void;
+    const watching = new Promise<void>((resolve) => (watchOpen = resolve));
     const watchErr = (async () => {
       try {
-        for await (const _ of clients.runs.watchRuns({ startRevision: 0n })) {
-          // no events expected
+        for await (const m of clients.runs.watchRuns({ startRevision: 0n, progressIntervalMs: 100 })) {
+          if (m.kind.case === "progress") watchOpen(); // no events expected, only progress
         }
         return null;
       } catch (e) {
         return e as ConnectError;
+      } finally {
+        watchOpen();
       }
     })();
     const pollErr = clients.workers
@@ -97,9 +117,14 @@ describe("shutdown", () => {
     const h = grpcJs(server.port);
     const healthStream = (h.health as unknown as { watch(req: object): NodeJS.EventEmitter }).watch({ service: "" });
     const statuses: string[] = [];
-    healthStream.on("data", (m: { status: string }) => statuses.push(m.status));
-    healthStream.on("error", () => {});
-    await new Promise((r) => setTimeout(r, 500));
+    const serving = new Promise<void>((resolve) => {
+      healthStream.on("data", (m: { status: string }) => {
+        statuses.push(m.status);
+        resolve();
+      });
+      healthStream.on("error", () => resolve());
+    });
+    await Promise.all([watching, serving]);
     expect(await server.stop("SIGTERM")).toBe(0);
     const w = await watchErr;
     const p = await pollErr;

@@ -8,11 +8,11 @@
  * command touched, and {"task": id, "status": S}. stdout to a pipe is synchronous on Linux,
  * so a line the parent read was written after the acknowledgement.
  */
-import { randomBytes } from "node:crypto";
-import { asAttemptId, asLeaseToken, formatUuidV7, type IdSource, type RunId, asRunId, asTaskId } from "../../src/domain/ids.js";
+import { asAttemptId, asLeaseToken, type RunId } from "../../src/domain/ids.js";
 import { Engine } from "../../src/engine/engine.js";
 import { EngineError } from "../../src/engine/errors.js";
 import type { RunRecord } from "../../src/engine/records.js";
+import { uuidV7Source } from "../../src/ids/uuidv7.js";
 import { LmdbStore } from "../../src/storage/lmdb/store.js";
 import { seededRandom, spec } from "./engine.js";
 
@@ -20,23 +20,7 @@ const [dir, seedArg] = process.argv.slice(2) as [string, string];
 const rnd = seededRandom(Number(seedArg));
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd.next() * xs.length)] as T;
 
-let seq = 0;
-let lastMs = 0;
-const uuid = () => {
-  const now = Date.now();
-  if (now <= lastMs) seq++;
-  else {
-    lastMs = now;
-    seq = 0;
-  }
-  return formatUuidV7(lastMs, seq, randomBytes(8));
-};
-const ids: IdSource = {
-  runId: () => asRunId(uuid()),
-  taskId: () => asTaskId(uuid()),
-  attemptId: () => asAttemptId(uuid()),
-  leaseToken: () => asLeaseToken(uuid()),
-};
+const ids = uuidV7Source();
 
 const out = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 const ack = (runs: readonly RunRecord[]) => {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { TaskId } from "../../src/domain/ids.js";
 import { Engine, type EngineOptions, type LeaseRequest, type Submission } from "../../src/engine/engine.js";
 import { DEFAULT_BACKOFF } from "../../src/domain/retry.js";
-import type { TaskSpec } from "../../src/engine/spec.js";
+import type { TaskSpec } from "../../src/domain/task-spec.js";
 import { LmdbStore } from "../../src/storage/lmdb/store.js";
 import { ManualClock } from "./clock.js";
 import { sequentialIds } from "./ids.js";

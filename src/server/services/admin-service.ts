@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { RunId } from "../../domain/ids.js";
 import type { RunState } from "../../domain/state.js";
-import { checkConcurrencyKey, checkQueueName } from "../../engine/spec.js";
+import { checkConcurrencyKey, checkQueueName } from "../../domain/task-spec.js";
 import { type AdminService, type ConcurrencyKeyInfo, ConcurrencyKeyInfoSchema, RunCountsSchema } from "../../gen/actionqueue/v1/admin_service_pb.js";
 import { KeyHold } from "../../gen/actionqueue/v1/run_pb.js";
 import type { ServiceContext } from "../context.js";

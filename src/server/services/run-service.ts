@@ -3,7 +3,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { RunId } from "../../domain/ids.js";
 import { RUN_STATES, type RunState } from "../../domain/state.js";
 import { EngineError } from "../../engine/errors.js";
-import { checkQueueName } from "../../engine/spec.js";
+import { checkQueueName } from "../../domain/task-spec.js";
 import { create } from "@bufbuild/protobuf";
 import { type RunService, WatchProgressSchema, WatchRunsResponseSchema } from "../../gen/actionqueue/v1/run_service_pb.js";
 import type { ServiceContext } from "../context.js";

@@ -14,7 +14,9 @@ import {
 import type { ServiceContext } from "../context.js";
 import { Violations, asTask, optionalId, pbToTaskStatus, requiredId, runToPb, taskSpecFromPb, taskToPb } from "../convert.js";
 import { badRequest } from "../errors.js";
-import { type Limits, checkQueueName, validateTaskSpec } from "../../engine/spec.js";
+import type { Limits } from "../../domain/limits.js";
+import { checkQueueName, validateTaskSpec } from "../../domain/task-spec.js";
+import { parseCron } from "../../cron/croner-schedule.js";
 import { decodeToken, encodeToken, filterPrint, pageSize } from "../paging.js";
 
 /**
@@ -27,7 +29,7 @@ function submissionOf(req: SubmitTaskRequest, prefix: string, v: Violations, lim
   const spec = taskSpecFromPb(req.spec, `${prefix}spec.`, v);
   if (v.list.length > before && req.spec) {
     const wire = new Set(v.list.map((x) => x.field));
-    for (const x of validateTaskSpec(spec, limits)) {
+    for (const x of validateTaskSpec(spec, limits, parseCron)) {
       const field = `${prefix}spec.${x.field}`;
       if (!wire.has(field)) v.add(field, x.description);
     }

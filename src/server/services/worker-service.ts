@@ -2,7 +2,8 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { EngineError } from "../../engine/errors.js";
-import { type Limits, utf8Length } from "../../engine/spec.js";
+import type { Limits } from "../../domain/limits.js";
+import { utf8Length } from "../../domain/violations.js";
 import type { Completion, HeartbeatResult, ItemResult } from "../../engine/engine.js";
 import {
   BatchItemErrorSchema,

@@ -11,7 +11,7 @@ import type { RunState } from "../../../src/domain/state.js";
 import type { Engine, ItemResult, LeaseRequest } from "../../../src/engine/engine.js";
 import { EngineError, type EngineReason } from "../../../src/engine/errors.js";
 import type { RunRecord } from "../../../src/engine/records.js";
-import { keySpec } from "../../../src/engine/spec.js";
+import { keySpec } from "../../../src/domain/task-spec.js";
 import type { ManualClock } from "../../support/clock.js";
 import { leaseRequest, openTestEngine, spec, submission, type TestEngine } from "../../support/engine.js";
 import { taskId } from "../../support/ids.js";
@@ -803,8 +803,17 @@ describe("leaseRuns", () => {
     }
   });
 
+  it("treats max_runs 0 and unset numbers as their defaults (1 run, a 30 s lease, no wait)", async () => {
+    const { engine, clock } = await open();
+    await engine.submitTasks([submission(spec()), submission(spec())]);
+    const r = await engine.leaseRuns(req({ maxRuns: 0, leaseDurationMs: null, waitMs: null }));
+    expect(r.grants).toHaveLength(1);
+    expect(r.grants[0]!.lease.expiresAt - clock.now()).toBe(30_000);
+  });
+
   it.each([
-    [{ maxRuns: 0 }, "max_runs"],
+    // max_runs 0 means "the default" (1): see the test above; a negative count is refused.
+    [{ maxRuns: -1 }, "max_runs"],
     [{ maxRuns: 1_001 }, "max_runs"],
     [{ leaseDurationMs: 10 }, "lease_duration"],
     [{ queues: ["bad queue"] }, "queues[0]"],

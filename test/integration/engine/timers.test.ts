@@ -11,7 +11,7 @@ import type { BackoffPolicy } from "../../../src/domain/retry.js";
 import type { Engine, ItemResult, LeaseGrant, LeaseRequest } from "../../../src/engine/engine.js";
 import { EngineError } from "../../../src/engine/errors.js";
 import type { RunRecord } from "../../../src/engine/records.js";
-import type { TaskSpec } from "../../../src/engine/spec.js";
+import type { TaskSpec } from "../../../src/domain/task-spec.js";
 import { leaseRequest, openTestEngine, spec, submission, type TestEngine } from "../../support/engine.js";
 
 let t: TestEngine | undefined;

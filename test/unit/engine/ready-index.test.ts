@@ -7,7 +7,7 @@ import { fc, test as fcTest } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { KeyGate } from "../../../src/domain/keys.js";
 import { type Candidate, compareReady, selectByScan } from "../../../src/domain/selection.js";
-import { ReadyIndex } from "../../../src/engine/ready-index.js";
+import { ReadyIndex } from "../../../src/engine/memory/ready-index.js";
 import { runId } from "../../support/ids.js";
 
 const QUEUES = ["q1", "q2"];

@@ -16,10 +16,10 @@
  * The index is rebuilt from storage at start-up and after a failed commit; it is advisory:
  * the engine re-reads each selected run inside the write before leasing it.
  */
-import type { RunId } from "../domain/ids.js";
-import { hasCapabilities } from "../domain/selection.js";
+import type { RunId } from "../../domain/ids.js";
+import { hasCapabilities } from "../../domain/selection.js";
 import { type HeapItem, IndexedHeap } from "./heap.js";
-import type { Journal } from "./journal.js";
+import type { Journal } from "../commit/journal.js";
 
 /** What the index needs to know about a READY run. */
 export interface ReadyInfo {

@@ -1,0 +1,148 @@
+/**
+ * What callers of the engine (the server, tests, benchmarks) exchange with it: request and
+ * result types of every command and query. The server imports the engine through this
+ * module, the `Engine` facade and `errors.ts` only.
+ */
+import type { AttemptId, LeaseToken, RunId, TaskId } from "../domain/ids.js";
+import type { WorkerOutcome } from "../domain/lifecycle.js";
+import type { LeaseRequestInput } from "../domain/requests.js";
+import type { RunState } from "../domain/state.js";
+import type { TaskStatus } from "../domain/task.js";
+import type { TaskSpec } from "../domain/task-spec.js";
+import type { EngineError } from "./errors.js";
+import type { AttemptRecord, EventRecord, KeyHolderRecord, LeaseRecord, QueueRecord, RunRecord, TaskRecord } from "./records.js";
+
+export type { AttemptRecord, EventRecord, KeyHolderRecord, LeaseRecord, QueueRecord, RunRecord, TaskRecord };
+export type { TaskSpec, PolicySpec } from "../domain/task-spec.js";
+export type { Limits } from "../domain/limits.js";
+export type { WatchFilter, WatchItem } from "./watch.js";
+
+/** Minimal structured logger (pino-compatible). */
+export interface EngineLogger {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** One submission. */
+export interface Submission {
+  /** Caller-chosen id for idempotency; null lets the engine generate one. */
+  readonly taskId: TaskId | null;
+  readonly spec: TaskSpec;
+}
+
+/** The outcome of one submission. */
+export interface SubmitResult {
+  readonly task: TaskRecord;
+  readonly created: boolean;
+  /** First runs of the task (at most 100), in occurrence order, with their leases. */
+  readonly runs: RunRecord[];
+}
+
+/**
+ * What a worker asks for. Numbers left null (or max_runs 0) take their defaults: 1 run, a
+ * 30 s lease, no wait (see BOUNDS in domain/limits.ts).
+ */
+export interface LeaseRequest extends Omit<LeaseRequestInput, "maxRuns" | "leaseDurationMs" | "waitMs"> {
+  readonly maxRuns: number | null;
+  readonly leaseDurationMs: number | null;
+  readonly waitMs: number | null;
+  /** Aborts a long poll (client gone): nothing is leased after it fires. */
+  readonly signal?: AbortSignal;
+}
+
+/** One run handed to a worker. */
+export interface LeaseGrant {
+  readonly run: RunRecord;
+  readonly task: TaskRecord;
+  readonly lease: LeaseRecord;
+  readonly attempt: AttemptRecord | null;
+}
+
+/** The reply of LeaseRuns. */
+export interface LeaseResult {
+  readonly grants: LeaseGrant[];
+  readonly pausedQueues: string[];
+}
+
+/** One heartbeat. */
+export interface HeartbeatItem {
+  readonly runId: RunId;
+  readonly token: LeaseToken;
+  /** null: extend by the lease's own length. */
+  readonly extendByMs: number | null;
+}
+
+/** What a heartbeat says back. */
+export interface HeartbeatResult {
+  readonly leaseExpiresAt: number;
+  readonly state: RunState;
+  readonly stop: boolean;
+  readonly stopReason: "CANCELED" | "SUSPENDED" | null;
+}
+
+/** One completion. */
+export interface Completion {
+  readonly runId: RunId;
+  readonly token: LeaseToken;
+  readonly attemptId: AttemptId;
+  readonly outcome: WorkerOutcome;
+  readonly output: Uint8Array;
+  readonly error: string;
+}
+
+/** A run with its live lease, as queries return it. */
+export interface RunView {
+  readonly run: RunRecord;
+  readonly lease: LeaseRecord | undefined;
+}
+
+/** Result of one item of a batch call. */
+export type ItemResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: EngineError };
+
+/** Run counts and engine facts. */
+export interface Stats {
+  readonly queues: Array<{ queue: QueueRecord; counts: Record<RunState, number> }>;
+  readonly enginePaused: boolean;
+  readonly revision: number;
+  readonly oldestRevision: number;
+  readonly storageBytes: number;
+  readonly storageQuotaBytes: number;
+  readonly tasks: number;
+  readonly startedAt: number;
+}
+
+/** A page of results and the position after its last item (null: no more). */
+export interface PageOf<T> {
+  readonly items: T[];
+  readonly next: string | null;
+}
+
+/** Filter of ListRuns; empty fields match everything. */
+export interface RunFilter {
+  readonly queue: string;
+  readonly taskId: TaskId | null;
+  readonly states: ReadonlySet<RunState>;
+}
+
+/** Filter of ListTasks; empty fields match everything. */
+export interface TaskFilter {
+  readonly queue: string;
+  readonly parentTaskId: TaskId | null;
+  readonly statuses: ReadonlySet<TaskStatus>;
+}
+
+/** One occupant of a concurrency key, with its run's state. */
+export interface KeyHolderView {
+  readonly holder: KeyHolderRecord;
+  readonly run: RunRecord | undefined;
+}
+
+/** A concurrency key as GetConcurrencyKey shows it. */
+export interface KeyView {
+  readonly key: string;
+  /** The slot limit the occupants declared (1 when none occupies the key). */
+  readonly slots: number;
+  readonly holders: KeyHolderView[];
+}

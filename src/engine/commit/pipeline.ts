@@ -1,0 +1,139 @@
+/**
+ * Group commit (SPEC §8). Commands queue; each batch runs every queued command against one
+ * overlay (commit/unit.ts), then hands the batch's verbs to the store in one atomic commit,
+ * and settles each caller's promise only after that commit is flushed to disk. A batch runs
+ * only after the previous one is durable, so in-memory state (ready index, key gate, flags)
+ * is ahead of disk by at most the batch in flight.
+ *
+ * A command that throws is undone through its journal and fails alone. A commit that fails
+ * fails the whole batch, and the engine rebuilds memory from disk before the next one
+ * (fail-stop and recover), so memory never serves a state that was not committed.
+ */
+import type { EngineLogger } from "../api.js";
+import { EngineError } from "../errors.js";
+import type { Store } from "../ports.js";
+import type { EventRecord } from "../records.js";
+import { Overlay, Unit } from "./unit.js";
+
+interface Command {
+  readonly name: string;
+  readonly run: (u: Unit) => unknown;
+  readonly resolve: (v: unknown) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/** What a committed batch changed, for the engine to publish. */
+export interface Committed {
+  readonly events: EventRecord[];
+  /** Queues that may have runs for waiting workers; null: check every waiter. */
+  readonly wake: ReadonlySet<string> | null;
+  readonly timersChanged: boolean;
+}
+
+/** The pipeline's hooks into the engine. */
+export interface PipelineHooks {
+  readonly now: () => number;
+  /** Called after the batch's commands ran, before the commit: the last verbs of the batch. */
+  readonly beforeCommit: (overlay: Overlay, changed: boolean) => void;
+  /** Called after a successful, flushed commit. */
+  readonly afterCommit: (c: Committed) => void;
+  /** Called after a failed commit: rebuild memory from disk. */
+  readonly afterFailure: () => void;
+}
+
+/** The command queue with group commit. */
+export class Pipeline {
+  readonly #store: Store;
+  readonly #log: EngineLogger;
+  readonly #maxBatch: number;
+  readonly #hooks: PipelineHooks;
+  readonly #pending: Command[] = [];
+  #draining = false;
+  #drained: Promise<void> = Promise.resolve();
+  #closing = false;
+  #closed = false;
+
+  constructor(store: Store, log: EngineLogger, maxBatch: number, hooks: PipelineHooks) {
+    this.#store = store;
+    this.#log = log;
+    this.#maxBatch = maxBatch;
+    this.#hooks = hooks;
+  }
+
+  /** Queues a command; resolves with its result once its batch is durable. */
+  exec<T>(name: string, run: (u: Unit) => T): Promise<T> {
+    if (this.#closing || this.#closed) return Promise.reject(new EngineError("SHUTTING_DOWN", "the engine is shutting down"));
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ name, run, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#draining) {
+        this.#draining = true;
+        this.#drained = this.#drain();
+      }
+    });
+  }
+
+  /** Refuses new commands and waits for the queued ones to be committed. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    while (this.#draining) await this.#drained;
+    this.#closed = true;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending.length > 0) await this.#runBatch(this.#pending.splice(0, this.#maxBatch));
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  async #runBatch(batch: Command[]): Promise<void> {
+    const overlay = new Overlay(this.#store.reader);
+    const done: Array<{ cmd: Command; unit: Unit; value: unknown }> = [];
+    const failed: Array<{ cmd: Command; error: EngineError }> = [];
+    for (const cmd of batch) {
+      const unit = new Unit(overlay, this.#hooks.now());
+      try {
+        done.push({ cmd, unit, value: cmd.run(unit) });
+      } catch (e) {
+        unit.journal.rollback();
+        failed.push({ cmd, error: this.#asEngineError(e, cmd.name) });
+      }
+    }
+    for (const f of failed) f.cmd.reject(f.error);
+    this.#hooks.beforeCommit(overlay, done.some((d) => d.unit.events.length > 0));
+    if (overlay.verbs.length > 0) {
+      try {
+        await this.#store.commit(overlay.verbs);
+      } catch (commitError) {
+        // Nothing of this batch is on disk: fail its commands and rebuild memory from disk.
+        const error = EngineError.is(commitError)
+          ? commitError
+          : new EngineError("STORAGE_IO", `commit failed: ${String(commitError)}`, { cause: commitError });
+        this.#log.error({ err: error, commands: done.length }, "commit failed; rebuilding memory from disk");
+        for (const d of done) d.cmd.reject(error);
+        this.#hooks.afterFailure();
+        return;
+      }
+    }
+    const events: EventRecord[] = [];
+    const wake = new Set<string>();
+    let wakeAll = false;
+    let timersChanged = false;
+    for (const d of done) {
+      events.push(...d.unit.events);
+      for (const q of d.unit.wake) wake.add(q);
+      wakeAll ||= d.unit.wakeAll;
+      timersChanged ||= d.unit.timersChanged;
+      for (const l of d.unit.logs) this.#log.info(l.obj, l.msg);
+      d.cmd.resolve(d.value);
+    }
+    this.#hooks.afterCommit({ events, wake: wakeAll ? null : wake, timersChanged });
+  }
+
+  #asEngineError(e: unknown, name: string): EngineError {
+    if (EngineError.is(e)) return e;
+    this.#log.error({ err: e, command: name }, "command failed unexpectedly");
+    return new EngineError("INTERNAL", `${name} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+}

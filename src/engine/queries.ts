@@ -1,0 +1,149 @@
+/**
+ * Reads for the API (SPEC §10): runs with their leases and attempts, tasks, listings with
+ * filters and paging, concurrency keys. All of committed state; nothing here queues a
+ * command. Paging positions are plain keys (the last id returned); the server wraps them in
+ * opaque tokens bound to the filters.
+ */
+import type { RunId, TaskId } from "../domain/ids.js";
+import { RUN_STATES } from "../domain/state.js";
+import type { KeyView, PageOf, RunFilter, RunView, TaskFilter } from "./api.js";
+import { EngineError } from "./errors.js";
+import type { StoreReader } from "./ports.js";
+import type { AttemptRecord, TaskRecord } from "./records.js";
+
+/** Read-only queries over committed state. */
+export class Queries {
+  readonly #r: StoreReader;
+  constructor(reader: StoreReader) {
+    this.#r = reader;
+  }
+
+  /** A run with its live lease; RUN_NOT_FOUND when unknown. */
+  run(id: RunId): RunView {
+    const run = this.#r.getRun(id);
+    if (!run) throw new EngineError("RUN_NOT_FOUND", `run ${id} not found`, { metadata: { run_id: id } });
+    return { run, lease: this.#r.getLease(id) };
+  }
+
+  /** The latest `limit` attempts of a run, oldest first. */
+  latestAttempts(id: RunId, limit: number): AttemptRecord[] {
+    const count = this.#r.getRun(id)?.attemptCount ?? 0;
+    return this.#r.attempts(id, Math.max(0, count - limit), limit);
+  }
+
+  /** A page of a run's attempts after attempt number `after` (0: from the first). */
+  attempts(id: RunId, after: number, limit: number): PageOf<AttemptRecord> {
+    this.run(id);
+    const items = this.#r.attempts(id, after, limit + 1);
+    const page = items.slice(0, limit);
+    const last = page.at(-1);
+    return { items: page, next: items.length > limit && last ? String(last.number) : null };
+  }
+
+  /** A task; TASK_NOT_FOUND when unknown. */
+  task(id: TaskId): TaskRecord {
+    const t = this.#r.getTask(id);
+    if (!t) throw new EngineError("TASK_NOT_FOUND", `task ${id} not found`, { metadata: { task_id: id } });
+    return t;
+  }
+
+  /** Runs matching `f` in id order after `after`. */
+  runs(f: RunFilter, after: RunId | undefined, limit: number): PageOf<RunView> {
+    const ids = this.#matchingRunIds(f, after, limit + 1);
+    const page = ids.slice(0, limit);
+    const items = page.flatMap((id) => {
+      const run = this.#r.getRun(id);
+      return run ? [{ run, lease: this.#r.getLease(id) }] : [];
+    });
+    const last = page.at(-1);
+    return { items, next: ids.length > limit && last ? last : null };
+  }
+
+  #matchingRunIds(f: RunFilter, after: RunId | undefined, limit: number): RunId[] {
+    const r = this.#r;
+    const { queue, taskId, states } = f;
+    if (taskId !== null) {
+      const out: RunId[] = [];
+      let cursor = after;
+      while (out.length < limit) {
+        const ids = r.runIdsOfTask(taskId, cursor, limit * 4);
+        if (ids.length === 0) break;
+        for (const id of ids) {
+          cursor = id;
+          const run = r.getRun(id);
+          if (run && (queue === "" || run.queue === queue) && (states.size === 0 || states.has(run.state))) out.push(id);
+          if (out.length >= limit) break;
+        }
+      }
+      return out;
+    }
+    if (queue !== "") {
+      // Merge the per-state indexes of the queue (each in id order).
+      const wanted = states.size > 0 ? [...states] : [...RUN_STATES];
+      return wanted
+        .flatMap((s) => r.runIdsByState(queue, s, after, limit))
+        .sort()
+        .slice(0, limit);
+    }
+    const out: RunId[] = [];
+    let cursor = after;
+    while (out.length < limit) {
+      const ids = r.runIds(cursor, limit * 4);
+      if (ids.length === 0) break;
+      for (const id of ids) {
+        cursor = id;
+        const state = r.getRun(id)?.state;
+        if (states.size === 0 || (state !== undefined && states.has(state))) out.push(id);
+        if (out.length >= limit) break;
+      }
+      if (states.size === 0) break;
+    }
+    return out;
+  }
+
+  /**
+   * Tasks matching `f` in id order after `after`. Status filtering scans at most ten pages'
+   * worth per call: a short page with a next position means "keep going".
+   */
+  tasks(f: TaskFilter, after: TaskId | undefined, limit: number): PageOf<TaskRecord> {
+    const r = this.#r;
+    const filter = f.parentTaskId ? { parent: f.parentTaskId } : f.queue !== "" ? { queue: f.queue } : {};
+    const items: TaskRecord[] = [];
+    let cursor = after;
+    let scanned = 0;
+    let exhausted = false;
+    while (items.length < limit && scanned < limit * 10) {
+      const ids = r.taskIds(filter, cursor, limit);
+      if (ids.length === 0) {
+        exhausted = true;
+        break;
+      }
+      for (const id of ids) {
+        scanned++;
+        cursor = id;
+        const t = r.getTask(id);
+        if (!t) continue;
+        if (f.parentTaskId && f.queue !== "" && t.spec.queue !== f.queue) continue;
+        if (f.statuses.size > 0 && !f.statuses.has(t.status)) continue;
+        items.push(t);
+        if (items.length >= limit) break;
+      }
+    }
+    const more = !exhausted && cursor !== undefined && r.taskIds(filter, cursor, 1).length > 0;
+    return { items, next: more && cursor ? cursor : null };
+  }
+
+  /** A concurrency key's occupants, as stored (the gate in memory is rebuilt from them). */
+  key(key: string): KeyView {
+    const holders = this.#r.keyHolders(key).map((holder) => ({ holder, run: this.#r.getRun(holder.runId) }));
+    return { key, slots: holders[0]?.holder.slots ?? 1, holders };
+  }
+
+  /** Occupied keys in order after `after`. */
+  keys(after: string | undefined, limit: number): PageOf<KeyView> {
+    const keys = this.#r.occupiedKeys(after, limit + 1);
+    const page = keys.slice(0, limit);
+    const last = page.at(-1);
+    return { items: page.map((k) => this.key(k)), next: keys.length > limit && last !== undefined ? last : null };
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Handing runs to workers (SPEC §5): selection from the ready index, the lease with its
+ * fencing token, the optional attempt start in the same command, and the fencing check
+ * every later worker call goes through.
+ */
+import type { LeaseToken, RunId } from "../../domain/ids.js";
+import type { CompiledLeaseRequest } from "../../domain/requests.js";
+import { saturatingAdd } from "../../domain/time.js";
+import type { LeaseGrant, LeaseResult } from "../api.js";
+import type { Unit } from "../commit/unit.js";
+import { type Core, mustRun, mustTask } from "../core.js";
+import { EngineError } from "../errors.js";
+import type { LeaseRecord, RunRecord } from "../records.js";
+import { move } from "../tasks/cascade.js";
+import type { RateLimiter } from "./rate-limit.js";
+
+/** Queues of `queues` that hand out nothing now. */
+export function pausedOf(core: Core, queues: readonly string[]): string[] {
+  return queues.filter((q) => core.isPaused(q));
+}
+
+/** Leases up to `req.maxRuns` READY runs now (no waiting). */
+export function leaseNow(core: Core, rates: RateLimiter, u: Unit, req: CompiledLeaseRequest, onRateWake: (queues: readonly string[]) => void): LeaseResult {
+  const { queues } = req;
+  const grants: LeaseGrant[] = [];
+  const skip = (q: string) => core.isPaused(q) || !rates.allows(core.queues.get(q), u.now);
+  let rateLimited = false;
+  while (grants.length < req.maxRuns) {
+    const info = core.ready.best(queues, req.capabilities, skip);
+    if (!info) break;
+    const run = u.run(info.runId);
+    if (!run || run.state !== "READY") {
+      // Stale index entry (should not happen): drop it and go on.
+      core.ready.remove(info.runId, u.journal);
+      continue;
+    }
+    const lease: LeaseRecord = {
+      runId: run.id,
+      token: core.ids.leaseToken(),
+      workerId: req.workerId,
+      grantedAt: u.now,
+      expiresAt: saturatingAdd(u.now, req.leaseDurationMs),
+      durationMs: req.leaseDurationMs,
+    };
+    let leased = move(core, u, run, { type: "LEASE", at: u.now }, { lease });
+    const spent = rates.take(core.queues.get(run.queue), u.now);
+    if (spent) {
+      u.journal.record(spent.undo);
+      if (spent.empty) rateLimited = true;
+    }
+    let attempt = null;
+    if (req.startAttempt) {
+      leased = move(core, u, leased, { type: "START_ATTEMPT", at: u.now, attemptId: core.ids.attemptId() }, { lease });
+      attempt = u.attempt(leased.id, leased.attemptCount) ?? null;
+    }
+    grants.push({ run: leased, task: mustTask(u, run.taskId), lease, attempt });
+  }
+  if (rateLimited || queues.some((q) => !rates.allows(core.queues.get(q), u.now) && core.ready.countOf(q) > 0)) onRateWake(queues);
+  return { grants, pausedQueues: pausedOf(core, queues) };
+}
+
+/**
+ * The run and its lease when `token` owns it now; LEASE_LOST otherwise (an expired lease is
+ * lost even before its timer fires). The error says why when the run shows it.
+ */
+export function fenced(u: Unit, runId: RunId, token: LeaseToken): { run: RunRecord; lease: LeaseRecord } {
+  const run = mustRun(u, runId);
+  const lease = u.lease(runId);
+  if (!lease || lease.token !== token || lease.expiresAt <= u.now) throw leaseLost(run, token);
+  return { run, lease };
+}
+
+/**
+ * LEASE_LOST for a caller whose token no longer owns `run`. When this token's lease ended
+ * because the attempt timed out or the lease expired, the message and metadata say so.
+ */
+export function leaseLost(run: RunRecord, token: LeaseToken): EngineError {
+  const metadata: Record<string, string> = { run_id: run.id, state: run.state };
+  let why = "";
+  if (run.lastLeaseToken === token && run.stateReason !== "") {
+    metadata.cause = run.stateReason;
+    if (run.stateReason === "ATTEMPT_TIMEOUT") why = ": the attempt exceeded its timeout";
+    else if (run.stateReason === "LEASE_EXPIRED") why = ": the lease expired before it was renewed";
+    else why = ` (run is ${run.state}: ${run.stateReason})`;
+  }
+  return new EngineError("LEASE_LOST", `the lease on run ${run.id} is no longer held by this token${why}`, { metadata });
+}
