@@ -120,3 +120,23 @@ export function compileRateLimit(ratePerSecond: number, burst: number): Result<{
   if (v.length > 0) return err(v);
   return ok({ ratePerSecond, burst: ratePerSecond > 0 ? (burst > 0 ? burst : Math.max(1, Math.ceil(ratePerSecond))) : 0 });
 }
+
+/** page_size 0 means the default page; otherwise 1 to `limits.maxPageSize`. */
+export const DEFAULT_PAGE_SIZE = 100;
+
+/** Resolves a page size, or adds a violation. */
+export function pageSizeOf(v: FieldViolation[], field: string, n: number, limits: Limits): number {
+  if (n === 0) return DEFAULT_PAGE_SIZE;
+  if (!Number.isSafeInteger(n) || n < 1 || n > limits.maxPageSize) {
+    v.push({ field, description: `must be from 1 to ${limits.maxPageSize}` });
+    return DEFAULT_PAGE_SIZE;
+  }
+  return n;
+}
+
+/** Progress interval of a watch: 0 means 5 s; otherwise 100 ms to 60 s. */
+export function progressIntervalOf(v: FieldViolation[], field: string, ms: number): number {
+  const interval = ms === 0 ? 5_000 : ms;
+  if (!Number.isSafeInteger(interval) || interval < 100 || interval > 60_000) v.push({ field, description: "must be 0 (default 5000) or 100 to 60000" });
+  return interval;
+}

@@ -9,9 +9,9 @@ import type { TaskId } from "./ids.js";
 import type { HoldPolicy, KeySpec } from "./keys.js";
 import { BOUNDS, type Limits } from "./limits.js";
 import type { Result } from "./result.js";
-import type { BackoffPolicy } from "./retry.js";
+import { type BackoffPolicy, DEFAULT_BACKOFF } from "./retry.js";
 import { isValidInstant } from "./time.js";
-import { type FieldViolation, checkInt, utf8Length } from "./violations.js";
+import { type FieldViolation, checkInt, prefixed, utf8Length } from "./violations.js";
 
 /** Parses a cron expression in a time zone; the error is the parser's message. */
 export type CronParser = (expression: string, timeZone: string) => Result<CronSchedule, string>;
@@ -49,6 +49,8 @@ export interface TaskSpec {
   readonly dependsOn: readonly TaskId[];
 }
 
+// Control characters are exactly what this pattern is for.
+// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 const MAX_PRIORITY = BOUNDS.priority.max;
@@ -114,7 +116,9 @@ export function validateTaskSpec(spec: TaskSpec, limits: Limits, parseCron: Cron
   } else {
     checkInt(v, "constraints.backoff.exponential.base", b.baseMs, 1, MAX_DELAY_MS);
     checkInt(v, "constraints.backoff.exponential.max", b.maxMs, 1, MAX_DELAY_MS);
-    if (Number.isSafeInteger(b.baseMs) && Number.isSafeInteger(b.maxMs) && b.maxMs < b.baseMs) {
+    // Compared only when base itself is valid: a base out of range is the one problem to report.
+    const baseOk = Number.isSafeInteger(b.baseMs) && b.baseMs >= 1 && b.baseMs <= MAX_DELAY_MS;
+    if (baseOk && Number.isSafeInteger(b.maxMs) && b.maxMs < b.baseMs) {
       v.push({ field: "constraints.backoff.exponential.max", description: "must be at least base" });
     }
   }
@@ -139,6 +143,82 @@ export function validateTaskSpec(spec: TaskSpec, limits: Limits, parseCron: Cron
     v.push({ field: "depends_on", description: `at most ${limits.maxDependencies} tasks` });
   }
   return v;
+}
+
+/** A backoff as the caller wrote it: unset durations are null. */
+export type BackoffInput =
+  | { readonly kind: "FIXED"; readonly intervalMs: number | null }
+  | { readonly kind: "EXPONENTIAL"; readonly baseMs: number | null; readonly maxMs: number | null; readonly jitter: boolean };
+
+/**
+ * A task spec as the caller wrote it, before defaults: "" and 0 and null mean "unset" where
+ * the wire has no presence (content type, time zone, max_attempts, slots, timeout, backoff).
+ * A resolved TaskSpec is a valid input.
+ */
+export interface TaskSpecInput {
+  readonly queue: string;
+  /** contentType "" = application/octet-stream. */
+  readonly payload: { readonly data: Uint8Array; readonly contentType: string };
+  /** A cron time zone "" = UTC. */
+  readonly policy: PolicySpec;
+  readonly constraints: {
+    /** 0 = 1. */
+    readonly maxAttempts: number;
+    /** null or 0 = no attempt timeout. */
+    readonly attemptTimeoutMs: number | null;
+    /** null = DEFAULT_BACKOFF; an exponential max left unset = max(1 h, base). */
+    readonly backoff: BackoffInput | null;
+    /** slots 0 = 1; holdPolicy null = HOLD_DURING_RETRY. */
+    readonly concurrency: { readonly key: string; readonly slots: number; readonly holdPolicy: HoldPolicy | null } | null;
+    readonly requiredCapabilities: readonly string[];
+  };
+  readonly metadata: { readonly priority: number; readonly tags: readonly string[]; readonly description: string };
+  readonly parentTaskId: TaskId | null;
+  readonly dependsOn: readonly TaskId[];
+}
+
+/** Content type of a payload that declares none. */
+export const DEFAULT_CONTENT_TYPE = "application/octet-stream";
+/** Max of an exponential backoff that declares a base only: max(1 h, base). */
+const DEFAULT_EXPONENTIAL_MAX_MS = 3_600_000;
+
+function resolveBackoff(b: BackoffInput | null, v: FieldViolation[]): BackoffPolicy {
+  if (b === null) return DEFAULT_BACKOFF;
+  if (b.kind === "FIXED") {
+    if (b.intervalMs === null) v.push({ field: "constraints.backoff.fixed.interval", description: "is required" });
+    return { kind: "FIXED", intervalMs: b.intervalMs ?? 0 };
+  }
+  if (b.baseMs === null) v.push({ field: "constraints.backoff.exponential.base", description: "is required" });
+  const base = b.baseMs ?? 1_000;
+  return { kind: "EXPONENTIAL", baseMs: base, maxMs: b.maxMs ?? Math.max(DEFAULT_EXPONENTIAL_MAX_MS, base), jitter: b.jitter };
+}
+
+/**
+ * Compiles a caller's spec: resolves every default, validates against `limits` (field paths
+ * relative to the spec, e.g. "constraints.max_attempts") and normalises it. The one place a
+ * task spec is checked.
+ */
+export function compileTaskSpec(input: TaskSpecInput, limits: Limits, parseCron: CronParser): { spec: TaskSpec; violations: FieldViolation[] } {
+  const v: FieldViolation[] = [];
+  const c = input.constraints;
+  const p = input.policy;
+  const conc = c.concurrency;
+  const spec: TaskSpec = {
+    ...input,
+    payload: { data: input.payload.data, contentType: input.payload.contentType === "" ? DEFAULT_CONTENT_TYPE : input.payload.contentType },
+    policy: p.kind === "CRON" && p.timeZone === "" ? { ...p, timeZone: "UTC" } : p,
+    constraints: {
+      maxAttempts: c.maxAttempts === 0 ? 1 : c.maxAttempts,
+      attemptTimeoutMs: c.attemptTimeoutMs ?? 0,
+      backoff: resolveBackoff(c.backoff, v),
+      concurrency: conc ? { key: conc.key, slots: conc.slots === 0 ? 1 : conc.slots, holdPolicy: conc.holdPolicy ?? "HOLD_DURING_RETRY" } : null,
+      requiredCapabilities: c.requiredCapabilities,
+    },
+  };
+  const checked = validateTaskSpec(spec, limits, parseCron);
+  const seen = new Set(v.map((x) => x.field));
+  prefixed(v, "", checked.filter((x) => !seen.has(x.field)));
+  return { spec: normalizeSpec(spec), violations: v };
 }
 
 /** Resolves "start at submission" for a policy. */

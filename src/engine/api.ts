@@ -8,12 +8,14 @@ import type { WorkerOutcome } from "../domain/lifecycle.js";
 import type { LeaseRequestInput } from "../domain/requests.js";
 import type { RunState } from "../domain/state.js";
 import type { TaskStatus } from "../domain/task.js";
-import type { TaskSpec } from "../domain/task-spec.js";
+import type { TaskSpecInput } from "../domain/task-spec.js";
+import type { FieldViolation } from "../domain/violations.js";
 import type { EngineError } from "./errors.js";
 import type { AttemptRecord, EventRecord, KeyHolderRecord, LeaseRecord, QueueRecord, RunRecord, TaskRecord } from "./records.js";
 
 export type { AttemptRecord, EventRecord, KeyHolderRecord, LeaseRecord, QueueRecord, RunRecord, TaskRecord };
-export type { TaskSpec, PolicySpec } from "../domain/task-spec.js";
+export type { TaskSpec, TaskSpecInput, PolicySpec, BackoffInput } from "../domain/task-spec.js";
+export type { FieldViolation } from "../domain/violations.js";
 export type { Limits } from "../domain/limits.js";
 export type { WatchFilter, WatchItem } from "./watch.js";
 
@@ -29,7 +31,26 @@ export interface EngineLogger {
 export interface Submission {
   /** Caller-chosen id for idempotency; null lets the engine generate one. */
   readonly taskId: TaskId | null;
-  readonly spec: TaskSpec;
+  /** The spec as the caller wrote it; defaults are resolved by the engine. */
+  readonly spec: TaskSpecInput;
+}
+
+/**
+ * How a call reports bad input. The server passes the violations it found decoding the wire
+ * form; the engine adds its own and rejects the call once, naming every field.
+ */
+export interface CallOptions {
+  readonly decoded?: readonly FieldViolation[];
+}
+
+/** CallOptions of a batch call of items (completions, heartbeats). */
+export interface BatchCallOptions extends CallOptions {
+  /**
+   * When set, an item that breaks a limit rejects the whole call with INVALID_ARGUMENT, its
+   * field paths prefixed by `itemPrefix(i)` ("completions[3]."); when unset, such an item
+   * fails alone in its ItemResult.
+   */
+  readonly itemPrefix?: (index: number) => string;
 }
 
 /** The outcome of one submission. */

@@ -14,13 +14,24 @@
  * See docs/architecture.md for the picture and the path of a command from the wire to disk.
  */
 import type { LeaseToken, RunId, TaskId } from "../domain/ids.js";
-import { checkCompletion, checkExtendBy, checkPriority, checkReason, compileLeaseRequest, compileRateLimit } from "../domain/requests.js";
+import {
+  checkBatchSize,
+  checkCompletion,
+  checkExtendBy,
+  checkPriority,
+  checkReason,
+  compileLeaseRequest,
+  compileRateLimit,
+  progressIntervalOf,
+} from "../domain/requests.js";
 import type { CompiledLeaseRequest } from "../domain/requests.js";
 import type { FieldViolation } from "../domain/violations.js";
 import type { Limits } from "../domain/limits.js";
 import { checkQueueName } from "../domain/task-spec.js";
 import { changeQueue, queueOf, setEnginePaused } from "./admin.js";
 import type {
+  BatchCallOptions,
+  CallOptions,
   Completion,
   HeartbeatItem,
   HeartbeatResult,
@@ -86,7 +97,7 @@ export class Engine {
   private constructor(options: EngineOptions) {
     const core = new Core(resolveOptions(options));
     this.#core = core;
-    this.#queries = new Queries(core.store.reader);
+    this.#queries = new Queries(core.store.reader, core.options.limits);
     this.#pipeline = new Pipeline(core.store, core.log, core.options.maxBatch, {
       now: () => core.clock.now(),
       beforeCommit: (overlay, changed) => {
@@ -184,10 +195,10 @@ export class Engine {
    * which is the default when exactly one item is given), then relations, idempotency and
    * the storage quota.
    */
-  submitTasks(items: readonly Submission[], options: { batch?: boolean } = {}): Promise<SubmitResult[]> {
+  submitTasks(items: readonly Submission[], options: CallOptions & { batch?: boolean } = {}): Promise<SubmitResult[]> {
     let checked: ReturnType<typeof checkSubmissions>;
     try {
-      checked = checkSubmissions(this.#core, items, options.batch ?? items.length > 1);
+      checked = checkSubmissions(this.#core, items, options.batch ?? items.length > 1, options.decoded);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -201,8 +212,8 @@ export class Engine {
   }
 
   /** Cancels a task and its cascade. CANCELED: no-op; COMPLETED / FAILED: TASK_TERMINAL. */
-  cancelTask(taskId: TaskId, note = ""): Promise<{ task: TaskRecord; runsCanceled: number; tasksCanceled: number }> {
-    return this.#command("cancelTask", (v) => checkReason(v, "reason", note), (u) => {
+  cancelTask(taskId: TaskId, note = "", opts: CallOptions = {}): Promise<{ task: TaskRecord; runsCanceled: number; tasksCanceled: number }> {
+    return this.#command("cancelTask", opts, (v) => checkReason(v, "reason", note), (u) => {
       const task = mustTask(u, taskId);
       if (task.status === "COMPLETED" || task.status === "FAILED") {
         throw new EngineError("TASK_TERMINAL", `task ${taskId} is ${task.status}`, { metadata: { task_id: taskId, status: task.status } });
@@ -221,8 +232,8 @@ export class Engine {
   }
 
   /** Operator suspension: RUNNING -> SUSPENDED (the open attempt ends SUSPENDED, uncounted). */
-  suspendRun(runId: RunId, reason = ""): Promise<RunRecord> {
-    return this.#command("suspendRun", (v) => checkReason(v, "reason", reason), (u) => suspendRun(this.#core, u, runId, reason));
+  suspendRun(runId: RunId, reason = "", opts: CallOptions = {}): Promise<RunRecord> {
+    return this.#command("suspendRun", opts, (v) => checkReason(v, "reason", reason), (u) => suspendRun(this.#core, u, runId, reason));
   }
 
   /** SUSPENDED -> READY with a fresh priority snapshot. */
@@ -231,8 +242,8 @@ export class Engine {
   }
 
   /** Changes the effective priority of a READY run. */
-  setRunPriority(runId: RunId, priority: number): Promise<RunRecord> {
-    return this.#command("setRunPriority", (v) => checkPriority(v, "priority", priority), (u) => setRunPriority(this.#core, u, runId, priority));
+  setRunPriority(runId: RunId, priority: number, opts: CallOptions = {}): Promise<RunRecord> {
+    return this.#command("setRunPriority", opts, (v) => checkPriority(v, "priority", priority), (u) => setRunPriority(this.#core, u, runId, priority));
   }
 
   // ─── workers ───────────────────────────────────────────────────────────────────────
@@ -241,9 +252,10 @@ export class Engine {
    * Leases up to max_runs READY runs (see WorkerService.LeaseRuns). With a wait it
    * long-polls: woken by commits that make runs available, never by sleeping.
    */
-  async leaseRuns(request: LeaseRequest): Promise<LeaseResult> {
+  async leaseRuns(request: LeaseRequest, opts: CallOptions = {}): Promise<LeaseResult> {
     const compiled = compileLeaseRequest(request);
-    if (!compiled.ok) throw invalidArgument(compiled.error);
+    const decoded = opts.decoded ?? [];
+    if (!compiled.ok || decoded.length > 0) throw invalidArgument([...decoded, ...(compiled.ok ? [] : compiled.error.filter((x) => !decoded.some((d) => d.field === x.field)))]);
     const req = compiled.value;
     const signal = request.signal;
     const first = this.#unclaimed(signal, await this.#pipeline.exec("leaseRuns", (u) => this.#leaseNow(u, req)));
@@ -292,23 +304,40 @@ export class Engine {
   }
 
   /** Extends leases; see WorkerService.Heartbeat. Each item succeeds or fails on its own. */
-  heartbeat(items: readonly HeartbeatItem[]): Promise<ItemResult<HeartbeatResult>[]> {
-    const check = (i: HeartbeatItem) => {
+  heartbeat(items: readonly HeartbeatItem[], opts: BatchCallOptions = {}): Promise<ItemResult<HeartbeatResult>[]> {
+    const check = (i: HeartbeatItem, prefix: string) => {
       const v: FieldViolation[] = [];
-      checkExtendBy(v, "extend_by", i.extendByMs);
+      checkExtendBy(v, `${prefix}extend_by`, i.extendByMs);
       return v;
     };
-    return this.#pipeline.exec("heartbeat", (u) => perItem(u, items, check, (i) => heartbeatOne(this.#core, u, i)));
+    return this.#items("heartbeat", items, opts, check, (u, i) => heartbeatOne(this.#core, u, i));
   }
 
   /** Finishes attempts; see WorkerService.CompleteAttempt. Each item succeeds or fails on its own. */
-  completeAttempts(items: readonly Completion[]): Promise<ItemResult<{ run: RunRecord; attempt: AttemptRecord }>[]> {
-    const check = (c: Completion) => {
+  completeAttempts(items: readonly Completion[], opts: BatchCallOptions = {}): Promise<ItemResult<{ run: RunRecord; attempt: AttemptRecord }>[]> {
+    const check = (c: Completion, prefix: string) => {
       const v: FieldViolation[] = [];
-      checkCompletion(v, "", c, this.#core.options.limits);
+      checkCompletion(v, prefix, c, this.#core.options.limits);
       return v;
     };
-    return this.#pipeline.exec("completeAttempts", (u) => perItem(u, items, check, (c) => completeOne(this.#core, u, c)));
+    return this.#items("completeAttempts", items, opts, check, (u, c) => completeOne(this.#core, u, c));
+  }
+
+  /**
+   * A batch of items: each item's own checks either fail that item alone, or, with
+   * `opts.itemPrefix`, reject the whole call together with the decode violations.
+   */
+  #items<I, T>(name: string, items: readonly I[], opts: BatchCallOptions, check: (item: I, prefix: string) => FieldViolation[], fn: (u: Unit, item: I) => T): Promise<ItemResult<T>[]> {
+    const whole = opts.itemPrefix;
+    if (whole || (opts.decoded?.length ?? 0) > 0) {
+      const v: FieldViolation[] = [...(opts.decoded ?? [])];
+      if (whole) {
+        checkBatchSize(v, whole(0).replace(/\[0\]\.$/, ""), items.length, this.#core.options.limits);
+        items.forEach((item, i) => v.push(...check(item, whole(i)).filter((x) => !v.some((d) => d.field === x.field))));
+      }
+      if (v.length > 0) return Promise.reject(invalidArgument(v));
+    }
+    return this.#pipeline.exec(name, (u) => perItem(u, items, (item) => check(item, ""), (item) => fn(u, item)));
   }
 
   /** Gives a LEASED run back (-> READY) without spending an attempt. */
@@ -329,33 +358,37 @@ export class Engine {
   }
 
   /** Stops one queue from handing out runs. */
-  pauseQueue(name: string): Promise<QueueRecord> {
-    return this.#queueCommand(name, (q) => ({ ...q, paused: true }), "queue paused");
+  pauseQueue(name: string, opts: CallOptions = {}): Promise<QueueRecord> {
+    return this.#queueCommand(name, (q) => ({ ...q, paused: true }), "queue paused", opts);
   }
 
   /** Lets one queue hand out runs again. */
-  resumeQueue(name: string): Promise<QueueRecord> {
-    return this.#queueCommand(name, (q) => ({ ...q, paused: false }), "queue resumed");
+  resumeQueue(name: string, opts: CallOptions = {}): Promise<QueueRecord> {
+    return this.#queueCommand(name, (q) => ({ ...q, paused: false }), "queue resumed", opts);
   }
 
   /** Sets (rate > 0) or clears (rate 0) a queue's dispatch rate limit. */
-  setQueueRateLimit(name: string, ratePerSecond: number, burst: number): Promise<QueueRecord> {
+  setQueueRateLimit(name: string, ratePerSecond: number, burst: number, opts: CallOptions = {}): Promise<QueueRecord> {
     const rate = compileRateLimit(ratePerSecond, burst);
     const r = rate.ok ? rate.value : { ratePerSecond: 0, burst: 0 };
-    return this.#queueCommand(name, (q) => ({ ...q, ...r }), "queue rate limit set", rate.ok ? [] : rate.error);
+    return this.#queueCommand(name, (q) => ({ ...q, ...r }), "queue rate limit set", opts, rate.ok ? [] : rate.error);
   }
 
-  #queueCommand(name: string, change: (q: QueueRecord) => QueueRecord, what: string, more: readonly FieldViolation[] = []): Promise<QueueRecord> {
+  #queueCommand(name: string, change: (q: QueueRecord) => QueueRecord, what: string, opts: CallOptions, more: readonly FieldViolation[] = []): Promise<QueueRecord> {
     const check = (v: FieldViolation[]) => {
       checkQueueName(v, "queue", name);
       v.push(...more);
     };
-    return this.#command(what, check, (u) => changeQueue(this.#core, this.#rates, u, name, change, what));
+    return this.#command(what, opts, check, (u) => changeQueue(this.#core, this.#rates, u, name, change, what));
   }
 
-  /** Counts per queue and state, and engine facts. */
-  stats(queues: readonly string[] = []): Stats {
+  /** Counts per queue and state (of `queues`, or of every queue), and engine facts. */
+  stats(queues: readonly string[] = [], opts: CallOptions = {}): Stats {
     const core = this.#core;
+    const v: FieldViolation[] = [...(opts.decoded ?? [])];
+    queues.forEach((q, i) => checkQueueName(v, `queues[${i}]`, q));
+    if (queues.length > core.options.limits.maxPageSize) v.push({ field: "queues", description: `at most ${core.options.limits.maxPageSize} queues` });
+    if (v.length > 0) throw invalidArgument(v);
     const r = core.store.reader;
     const names = queues.length > 0 ? [...new Set(queues)].sort() : r.queueNames();
     return {
@@ -401,12 +434,20 @@ export class Engine {
    * Subscribes to run events from `fromRevision` (0 = live only); see RunService.WatchRuns.
    * Throws REVISION_PURGED when the revision was purged.
    */
-  watch(filter: WatchFilter, fromRevision: number, options: { maxBuffer?: number; progressIntervalMs?: number; signal?: AbortSignal } = {}): AsyncIterable<WatchItem> {
+  watch(
+    filter: WatchFilter,
+    fromRevision: number,
+    options: CallOptions & { maxBuffer?: number; progressIntervalMs?: number; signal?: AbortSignal } = {},
+  ): AsyncIterable<WatchItem> {
+    const v: FieldViolation[] = [...(options.decoded ?? [])];
+    [...(filter.queues ?? [])].forEach((q, i) => checkQueueName(v, `queues[${i}]`, q));
+    const progressIntervalMs = options.progressIntervalMs === undefined ? 0 : progressIntervalOf(v, "progress_interval_ms", options.progressIntervalMs);
+    if (v.length > 0) throw invalidArgument(v);
     return this.#core.hub.subscribe({
       filter,
       fromRevision,
       maxBuffer: options.maxBuffer ?? 10_000,
-      progressIntervalMs: options.progressIntervalMs ?? 0,
+      progressIntervalMs,
       ...(options.signal ? { signal: options.signal } : {}),
     });
   }
@@ -430,9 +471,9 @@ export class Engine {
     await this.#core.store.close();
   }
 
-  /** Checks a request (INVALID_ARGUMENT with every violation), then queues its command. */
-  #command<T>(name: string, check: (v: FieldViolation[]) => void, run: (u: Unit) => T): Promise<T> {
-    const v: FieldViolation[] = [];
+  /** Checks a request (INVALID_ARGUMENT with every violation, decoded ones first), then queues its command. */
+  #command<T>(name: string, opts: CallOptions, check: (v: FieldViolation[]) => void, run: (u: Unit) => T): Promise<T> {
+    const v: FieldViolation[] = [...(opts.decoded ?? [])];
     check(v);
     if (v.length > 0) return Promise.reject(invalidArgument(v));
     return this.#pipeline.exec(name, run);

@@ -5,17 +5,81 @@
  * opaque tokens bound to the filters.
  */
 import type { RunId, TaskId } from "../domain/ids.js";
+import type { Limits } from "../domain/limits.js";
+import { pageSizeOf } from "../domain/requests.js";
 import { RUN_STATES } from "../domain/state.js";
-import type { KeyView, PageOf, RunFilter, RunView, TaskFilter } from "./api.js";
-import { EngineError } from "./errors.js";
+import { checkConcurrencyKey, checkQueueName } from "../domain/task-spec.js";
+import type { FieldViolation } from "../domain/violations.js";
+import type { CallOptions, KeyView, PageOf, RunFilter, RunView, TaskFilter } from "./api.js";
+import { EngineError, invalidArgument } from "./errors.js";
 import type { StoreReader } from "./ports.js";
 import type { AttemptRecord, TaskRecord } from "./records.js";
 
-/** Read-only queries over committed state. */
+/** A page request: the position after which to start (from a previous page) and a size (0: the default). */
+export interface PageRequest<K> {
+  readonly after: K | undefined;
+  readonly size: number;
+}
+
+/** Most attempts returned with a run. */
+export const ATTEMPTS_WITH_RUN = 100;
+
+/** Runs `check`, adds the caller's decode violations, throws INVALID_ARGUMENT when any. */
+function checked<T>(opts: CallOptions, check: (v: FieldViolation[]) => T): T {
+  const v: FieldViolation[] = [...(opts.decoded ?? [])];
+  const value = check(v);
+  if (v.length > 0) throw invalidArgument(v);
+  return value;
+}
+
+/** Read-only queries over committed state, with their filters checked. */
 export class Queries {
   readonly #r: StoreReader;
-  constructor(reader: StoreReader) {
+  readonly #limits: Limits;
+  constructor(reader: StoreReader, limits: Limits) {
     this.#r = reader;
+    this.#limits = limits;
+  }
+
+  /** A run with its lease and its latest attempts (GetRun). */
+  getRun(id: RunId): RunView & { attempts: AttemptRecord[] } {
+    return { ...this.run(id), attempts: this.latestAttempts(id, ATTEMPTS_WITH_RUN) };
+  }
+
+  /** ListRuns: checks the filter and page, then a page of runs. */
+  listRuns(f: RunFilter, page: PageRequest<RunId>, opts: CallOptions = {}): PageOf<RunView> {
+    const size = checked(opts, (v) => {
+      if (f.queue !== "") checkQueueName(v, "queue", f.queue);
+      return pageSizeOf(v, "page_size", page.size, this.#limits);
+    });
+    return this.runs(f, page.after, size);
+  }
+
+  /** ListAttempts: a page of a run's attempts (after attempt number `page.after`). */
+  listAttempts(id: RunId, page: PageRequest<number>, opts: CallOptions = {}): PageOf<AttemptRecord> {
+    const size = checked(opts, (v) => pageSizeOf(v, "page_size", page.size, this.#limits));
+    return this.attempts(id, page.after ?? 0, size);
+  }
+
+  /** ListTasks: checks the filter and page, then a page of tasks. */
+  listTasks(f: TaskFilter, page: PageRequest<TaskId>, opts: CallOptions = {}): PageOf<TaskRecord> {
+    const size = checked(opts, (v) => {
+      if (f.queue !== "") checkQueueName(v, "queue", f.queue);
+      return pageSizeOf(v, "page_size", page.size, this.#limits);
+    });
+    return this.tasks(f, page.after, size);
+  }
+
+  /** GetConcurrencyKey: checks the key, then its occupants. */
+  getKey(key: string, opts: CallOptions = {}): KeyView {
+    checked(opts, (v) => checkConcurrencyKey(v, "key", key));
+    return this.key(key);
+  }
+
+  /** ListConcurrencyKeys: a page of occupied keys. */
+  listKeys(page: PageRequest<string>, opts: CallOptions = {}): PageOf<KeyView> {
+    const size = checked(opts, (v) => pageSizeOf(v, "page_size", page.size, this.#limits));
+    return this.keys(page.after, size);
   }
 
   /** A run with its live lease; RUN_NOT_FOUND when unknown. */

@@ -3,7 +3,7 @@
  * filters, so a token is only valid with the filters it was made for.
  */
 import { createHash } from "node:crypto";
-import type { Violations } from "./convert.js";
+import type { Violations } from "./convert/wire.js";
 
 /** Fingerprint of a request's filters. */
 export function filterPrint(filters: unknown): string {
@@ -31,14 +31,4 @@ export function decodeToken(token: string, filters: string, v: Violations, field
     v.add(field, "is not a page token issued by this server");
     return undefined;
   }
-}
-
-/** Validates page_size: 0 means the default 100; otherwise 1 to max. */
-export function pageSize(n: number, max: number, v: Violations, field = "page_size"): number {
-  if (n === 0) return 100;
-  if (!Number.isSafeInteger(n) || n < 1 || n > max) {
-    v.add(field, `must be from 1 to ${max}`);
-    return 100;
-  }
-  return n;
 }

@@ -23,12 +23,14 @@ import {
   type ActionQueueClients,
   AttemptOutcome,
   type GetStatsResponse,
-  HoldPolicy,
-  MisfirePolicy,
+  type HoldPolicy,
+  type MisfirePolicy,
   RunState,
   TaskStatus,
 } from "../../clients/typescript/src/index.js";
+import { fromBinary } from "@bufbuild/protobuf";
 import { BadRequestSchema, ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../../src/gen/google/rpc/status_pb.js";
 import { connectGrpc, connectJson, grpcJs, type ServerProcess, startServer, unary } from "../support/server.js";
 
 // ---------------------------------------------------------------------------------------
@@ -766,7 +768,7 @@ function grpcRaw(port: number, path: string, body: Buffer): Promise<GrpcAnswer> 
       session.destroy();
       reject(e);
     });
-    stream.on("end", async () => {
+    stream.on("end", () => {
       clearTimeout(timer);
       session.close();
       const all = { ...headers, ...trailers };
@@ -775,8 +777,6 @@ function grpcRaw(port: number, path: string, body: Buffer): Promise<GrpcAnswer> 
       const detailsBin = all["grpc-status-details-bin"];
       let details: GrpcAnswer["details"] = { domain: undefined, reason: undefined };
       if (typeof detailsBin === "string") {
-        const { fromBinary } = await import("@bufbuild/protobuf");
-        const { StatusSchema } = await import("../../src/gen/google/rpc/status_pb.js");
         const st = fromBinary(StatusSchema, Buffer.from(detailsBin, "base64"));
         for (const any of st.details) {
           if (any.typeUrl.endsWith("google.rpc.ErrorInfo")) {

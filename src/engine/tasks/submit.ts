@@ -8,7 +8,7 @@
 import { deriveOnce, deriveRepeat, firstCronCursor, refillCronWindow } from "../../domain/derive.js";
 import type { TaskId } from "../../domain/ids.js";
 import { checkDepth, checkNoCycle, isTaskTerminal } from "../../domain/task.js";
-import { type TaskSpec, canonicalSpec, normalizeSpec, resolveStart, validateTaskSpec } from "../../domain/task-spec.js";
+import { type TaskSpec, canonicalSpec, compileTaskSpec, resolveStart } from "../../domain/task-spec.js";
 import { type FieldViolation, prefixed } from "../../domain/violations.js";
 import type { Submission, SubmitResult } from "../api.js";
 import type { Unit } from "../commit/unit.js";
@@ -27,24 +27,31 @@ export interface CheckedSubmission {
 }
 
 /**
- * Validates every item (INVALID_ARGUMENT naming `tasks[i].spec.<field>` for a batch,
- * `spec.<field>` for a single submission) and normalises the specs.
+ * Compiles every item (defaults, validation, normalisation). Violations name
+ * `tasks[i].spec.<field>` for a batch, `spec.<field>` for a single submission, together with
+ * the ones the caller found decoding the wire form (`decoded`, never named twice); any
+ * violation rejects the whole call with INVALID_ARGUMENT.
  */
-export function checkSubmissions(core: Core, items: readonly Submission[], batch: boolean): CheckedSubmission[] {
+export function checkSubmissions(core: Core, items: readonly Submission[], batch: boolean, decoded: readonly FieldViolation[] = []): CheckedSubmission[] {
   const limits = core.options.limits;
   if (items.length === 0 || items.length > limits.maxBatch) {
-    throw invalidArgument([{ field: "tasks", description: `must hold 1 to ${limits.maxBatch} tasks` }]);
+    throw invalidArgument([...decoded, { field: "tasks", description: `must hold 1 to ${limits.maxBatch} tasks` }]);
   }
-  const violations: FieldViolation[] = [];
+  const violations: FieldViolation[] = [...decoded];
+  const named = new Set(decoded.map((x) => x.field));
   const seen = new Set<string>();
   const checked = items.map((item, i) => {
-    // Validate the spec as the caller wrote it, so list indexes in field paths are theirs.
-    prefixed(violations, batch ? `tasks[${i}].spec.` : "spec.", validateTaskSpec(item.spec, limits, core.parseCron));
+    // Compile the spec as the caller wrote it, so list indexes in field paths are theirs.
+    const compiled = compileTaskSpec(item.spec, limits, core.parseCron);
+    const own: FieldViolation[] = [];
+    prefixed(own, batch ? `tasks[${i}].spec.` : "spec.", compiled.violations);
+    // Not twice, and not below a field the decoder already named (a missing spec has no queue).
+    violations.push(...own.filter((x) => !named.has(x.field) && ![...named].some((n) => x.field.startsWith(`${n}.`))));
     if (item.taskId !== null) {
       if (seen.has(item.taskId)) violations.push({ field: `tasks[${i}].task_id`, description: "appears twice in the batch" });
       seen.add(item.taskId);
     }
-    return { taskId: item.taskId, spec: normalizeSpec(item.spec) };
+    return { taskId: item.taskId, spec: compiled.spec };
   });
   if (violations.length > 0) throw invalidArgument(violations);
   return checked;

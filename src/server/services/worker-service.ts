@@ -1,10 +1,8 @@
-/** actionqueue.v1.WorkerService over the engine. */
+/** actionqueue.v1.WorkerService: decode, one engine call, encode. */
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { EngineError } from "../../engine/errors.js";
-import type { Limits } from "../../domain/limits.js";
-import { utf8Length } from "../../domain/violations.js";
-import type { Completion, HeartbeatResult, ItemResult } from "../../engine/engine.js";
+import type { Completion, HeartbeatItem, HeartbeatResult, ItemResult } from "../../engine/api.js";
+import { EngineError as Failure, type EngineError } from "../../engine/errors.js";
 import {
   BatchItemErrorSchema,
   type CompleteAttemptRequest,
@@ -15,45 +13,29 @@ import {
   type WorkerService,
 } from "../../gen/actionqueue/v1/worker_service_pb.js";
 import type { ServiceContext } from "../context.js";
-import {
-  Violations,
-  asAttempt,
-  asRun,
-  attemptToPb,
-  durToMs,
-  msToTs,
-  pbToWorkerOutcome,
-  requiredId,
-  requiredToken,
-  runToPb,
-  stateToPb,
-  taskToPb,
-} from "../convert.js";
+import { pbToWorkerOutcome } from "../convert/enums.js";
+import { attemptToPb, runToPb, stateToPbOf, taskToPb } from "../convert/views.js";
+import { Violations, attemptIdOf, durToMs, msToTs, runIdOf, tokenOf } from "../convert/wire.js";
 import { REASON_CODE, badRequest } from "../errors.js";
 
-const DEFAULT_LEASE_MS = 30_000;
-
-function heartbeatItem(req: HeartbeatRequest, prefix: string, v: Violations) {
+function heartbeatItem(req: HeartbeatRequest, prefix: string, v: Violations): HeartbeatItem {
   return {
-    runId: asRun(requiredId(req.runId, `${prefix}run_id`, v)),
-    token: requiredToken(req.leaseToken, `${prefix}lease_token`, v),
-    extendByMs: durToMs(req.extendBy, `${prefix}extend_by`, v, 1_000, 3_600_000),
+    runId: runIdOf(req.runId, `${prefix}run_id`, v),
+    token: tokenOf(req.leaseToken, `${prefix}lease_token`, v),
+    extendByMs: durToMs(req.extendBy, `${prefix}extend_by`, v),
   };
 }
 
-function completionItem(req: CompleteAttemptRequest, prefix: string, v: Violations, limits: Limits): Completion | null {
-  const runId = asRun(requiredId(req.runId, `${prefix}run_id`, v));
-  const token = requiredToken(req.leaseToken, `${prefix}lease_token`, v);
-  const attemptId = asAttempt(requiredId(req.attemptId, `${prefix}attempt_id`, v));
-  const outcome = pbToWorkerOutcome(req.outcome, `${prefix}outcome`, v);
-  if (req.output.byteLength > limits.maxOutputBytes) {
-    v.add(`${prefix}output`, `is ${req.output.byteLength} bytes; the limit is ${limits.maxOutputBytes}`);
-  }
-  if (req.output.byteLength > 0 && outcome !== null && outcome !== "SUCCESS") v.add(`${prefix}output`, "only a SUCCESS outcome carries output");
-  const errBytes = utf8Length(req.error);
-  if (errBytes > limits.maxErrorBytes) v.add(`${prefix}error`, `is ${errBytes} bytes; the limit is ${limits.maxErrorBytes}`);
-  if (!outcome) return null;
-  return { runId, token, attemptId, outcome, output: req.output, error: req.error };
+function completionItem(req: CompleteAttemptRequest, prefix: string, v: Violations): Completion {
+  return {
+    runId: runIdOf(req.runId, `${prefix}run_id`, v),
+    token: tokenOf(req.leaseToken, `${prefix}lease_token`, v),
+    attemptId: attemptIdOf(req.attemptId, `${prefix}attempt_id`, v),
+    // An invalid outcome is a violation already; SUCCESS stands in so the other checks run.
+    outcome: pbToWorkerOutcome(req.outcome, `${prefix}outcome`, v) ?? "SUCCESS",
+    output: req.output,
+    error: req.error,
+  };
 }
 
 function itemError(e: EngineError) {
@@ -63,7 +45,7 @@ function itemError(e: EngineError) {
 function heartbeatPb(h: HeartbeatResult) {
   return create(HeartbeatResponseSchema, {
     leaseExpiresAt: msToTs(h.leaseExpiresAt),
-    state: stateToPb(h.state),
+    state: stateToPbOf(h.state),
     stop: h.stop,
     stopReason: h.stopReason === "CANCELED" ? StopReason.CANCELED : h.stopReason === "SUSPENDED" ? StopReason.SUSPENDED : StopReason.UNSPECIFIED,
   });
@@ -71,15 +53,12 @@ function heartbeatPb(h: HeartbeatResult) {
 
 function single<T>(results: ItemResult<T>[]): T {
   const r = results[0];
-  if (!r) throw new EngineError("INTERNAL", "no result");
+  if (!r) throw new Failure("INTERNAL", "no result");
   if (!r.ok) throw r.error;
   return r.value;
 }
 
-function checkBatch(n: number, max: number, field: string, v: Violations): void {
-  if (n < 1 || n > max) v.add(field, `must hold 1 to ${max} items`);
-}
-
+/** Batch items must name distinct runs. */
 function duplicates(ids: readonly string[], field: string, v: Violations): void {
   const seen = new Set<string>();
   ids.forEach((id, i) => {
@@ -90,35 +69,21 @@ function duplicates(ids: readonly string[], field: string, v: Violations): void 
 
 export function workerService(c: ServiceContext): ServiceImpl<typeof WorkerService> {
   const { engine } = c;
-  const r = engine.reader;
-  const runPb = (id: ReturnType<typeof asRun>) => {
-    const run = r.getRun(id);
-    if (!run) throw new EngineError("RUN_NOT_FOUND", `run ${id} not found`, { metadata: { run_id: id } });
-    return runToPb(run, r.getLease(id));
-  };
   return {
     async leaseRuns(req, ctx) {
       const v = new Violations();
-      const leaseMs = durToMs(req.leaseDuration, "lease_duration", v, 1_000, 3_600_000) ?? DEFAULT_LEASE_MS;
-      const waitMs = durToMs(req.wait, "wait", v, 0, 60_000) ?? 0;
-      if (req.maxRuns < 0 || req.maxRuns > 1_000) v.add("max_runs", "must be 0 (means 1) to 1000");
-      if (!v.empty) throw badRequest(v.list);
-      const waiting = waitMs > 0;
-      if (waiting && c.gauges.longPolls >= c.config.maxLongPolls) {
-        throw new EngineError("OVERLOADED", `too many waiting LeaseRuns calls (limit ${c.config.maxLongPolls})`, { metadata: { limit: String(c.config.maxLongPolls) } });
+      const leaseDurationMs = durToMs(req.leaseDuration, "lease_duration", v);
+      const waitMs = durToMs(req.wait, "wait", v);
+      const waiting = (waitMs ?? 0) > 0;
+      if (waiting && v.empty && c.gauges.longPolls >= c.config.maxLongPolls) {
+        throw new Failure("OVERLOADED", `too many waiting LeaseRuns calls (limit ${c.config.maxLongPolls})`, { metadata: { limit: String(c.config.maxLongPolls) } });
       }
       if (waiting) c.gauges.longPolls++;
       try {
-        const result = await engine.leaseRuns({
-          queues: req.queues,
-          workerId: req.workerId,
-          capabilities: req.capabilities,
-          maxRuns: req.maxRuns === 0 ? 1 : req.maxRuns,
-          leaseDurationMs: leaseMs,
-          waitMs,
-          startAttempt: req.startAttempt,
-          signal: ctx.signal,
-        });
+        const result = await engine.leaseRuns(
+          { queues: req.queues, workerId: req.workerId, capabilities: req.capabilities, maxRuns: req.maxRuns, leaseDurationMs, waitMs, startAttempt: req.startAttempt, signal: ctx.signal },
+          { decoded: v.list },
+        );
         return {
           runs: result.grants.map((g) =>
             create(LeasedRunSchema, {
@@ -138,27 +103,24 @@ export function workerService(c: ServiceContext): ServiceImpl<typeof WorkerServi
 
     async startAttempt(req) {
       const v = new Violations();
-      const runId = asRun(requiredId(req.runId, "run_id", v));
-      const token = requiredToken(req.leaseToken, "lease_token", v);
+      const runId = runIdOf(req.runId, "run_id", v);
+      const token = tokenOf(req.leaseToken, "lease_token", v);
       if (!v.empty) throw badRequest(v.list);
       const s = await engine.startAttempt(runId, token);
-      return { run: runToPb(s.run, r.getLease(runId)), attempt: attemptToPb(s.attempt) };
+      return { run: runToPb(s.run, engine.queries.run(runId).lease), attempt: attemptToPb(s.attempt) };
     },
 
     async heartbeat(req) {
       const v = new Violations();
       const item = heartbeatItem(req, "", v);
-      if (!v.empty) throw badRequest(v.list);
-      return heartbeatPb(single(await engine.heartbeat([item])));
+      return heartbeatPb(single(await engine.heartbeat([item], { decoded: v.list, itemPrefix: () => "" })));
     },
 
     async batchHeartbeat(req) {
       const v = new Violations();
-      checkBatch(req.heartbeats.length, 1_000, "heartbeats", v);
       const items = req.heartbeats.map((h, i) => heartbeatItem(h, `heartbeats[${i}].`, v));
       duplicates(items.map((i) => i.runId), "heartbeats", v);
-      if (!v.empty) throw badRequest(v.list);
-      const results = await engine.heartbeat(items);
+      const results = await engine.heartbeat(items, { decoded: v.list, itemPrefix: (i) => `heartbeats[${i}].` });
       return {
         results: results.map((res, i) => ({
           runId: items[i]?.runId ?? "",
@@ -169,19 +131,16 @@ export function workerService(c: ServiceContext): ServiceImpl<typeof WorkerServi
 
     async completeAttempt(req) {
       const v = new Violations();
-      const item = completionItem(req, "", v, engine.limits);
-      if (!v.empty || !item) throw badRequest(v.list);
-      const done = single(await engine.completeAttempts([item]));
+      const item = completionItem(req, "", v);
+      const done = single(await engine.completeAttempts([item], { decoded: v.list, itemPrefix: () => "" }));
       return { run: runToPb(done.run, undefined), attempt: attemptToPb(done.attempt) };
     },
 
     async batchCompleteAttempts(req) {
       const v = new Violations();
-      checkBatch(req.completions.length, 1_000, "completions", v);
-      const items = req.completions.map((x, i) => completionItem(x, `completions[${i}].`, v, engine.limits));
+      const items = req.completions.map((x, i) => completionItem(x, `completions[${i}].`, v));
       duplicates(req.completions.map((x) => x.runId), "completions", v);
-      if (!v.empty) throw badRequest(v.list);
-      const results = await engine.completeAttempts(items as Completion[]);
+      const results = await engine.completeAttempts(items, { decoded: v.list, itemPrefix: (i) => `completions[${i}].` });
       return {
         results: results.map((res, i) => ({
           runId: items[i]?.runId ?? "",
@@ -194,11 +153,10 @@ export function workerService(c: ServiceContext): ServiceImpl<typeof WorkerServi
 
     async releaseLease(req) {
       const v = new Violations();
-      const runId = asRun(requiredId(req.runId, "run_id", v));
-      const token = requiredToken(req.leaseToken, "lease_token", v);
+      const runId = runIdOf(req.runId, "run_id", v);
+      const token = tokenOf(req.leaseToken, "lease_token", v);
       if (!v.empty) throw badRequest(v.list);
-      await engine.releaseLease(runId, token);
-      return { run: runPb(runId) };
+      return { run: runToPb(await engine.releaseLease(runId, token), undefined) };
     },
   };
 }

@@ -207,13 +207,31 @@ describe("submitTasks", () => {
     expect(engine.reader.taskCount()).toBe(0);
   });
 
-  it("rejects max_attempts 0 and 1001 with INVALID_ARGUMENT on spec.constraints.max_attempts", async () => {
+  it("rejects max_attempts -1 and 1001 with INVALID_ARGUMENT on spec.constraints.max_attempts (0 means the default, 1)", async () => {
     const { engine } = await open();
-    for (const maxAttempts of [0, 1_001]) {
+    for (const maxAttempts of [-1, 1_001]) {
       const err = await failure(engine.submitTask(submission(spec({ constraints: { maxAttempts } }))), "INVALID_ARGUMENT");
       expect(fields(err)).toEqual(["spec.constraints.max_attempts"]);
     }
     expect(engine.reader.taskCount()).toBe(0);
+  });
+
+  it("resolves unset fields to their defaults: max_attempts 0 is 1, slots 0 is 1, no content type, time zone or backoff", async () => {
+    const { engine } = await open();
+    const base = spec();
+    const r = await engine.submitTask({
+      taskId: null,
+      spec: {
+        ...base,
+        payload: { data: base.payload.data, contentType: "" },
+        policy: { kind: "CRON", expression: "0 * * * *", timeZone: "", maxOccurrences: 0, misfire: "CATCH_UP", startAt: null },
+        constraints: { maxAttempts: 0, attemptTimeoutMs: null, backoff: null, concurrency: { key: "k", slots: 0, holdPolicy: null }, requiredCapabilities: [] },
+      },
+    });
+    expect(r.task.spec.payload.contentType).toBe("application/octet-stream");
+    expect(r.task.spec.policy).toMatchObject({ timeZone: "UTC" });
+    expect(r.task.spec.constraints).toMatchObject({ maxAttempts: 1, attemptTimeoutMs: 0, concurrency: { key: "k", slots: 1, holdPolicy: "HOLD_DURING_RETRY" } });
+    expect(r.task.spec.constraints.backoff).toEqual({ kind: "EXPONENTIAL", baseMs: 1_000, maxMs: 300_000, jitter: false });
   });
 
   it("names every invalid field of one spec", async () => {
@@ -224,7 +242,7 @@ describe("submitTasks", () => {
           spec({
             queue: "",
             metadata: { priority: 2_000_000, tags: [], description: "" },
-            constraints: { maxAttempts: 0, concurrency: keySpec("", 1) },
+            constraints: { maxAttempts: -1, concurrency: keySpec("", 1) },
           }),
         ),
       ),
@@ -274,7 +292,7 @@ describe("submitTasks", () => {
     const before = engine.reader.taskCount();
     const revision = engine.revision;
     const err = await failure(
-      engine.submitTasks([submission(spec({ queue: "ok" })), submission(spec({ constraints: { maxAttempts: 0 } }))]),
+      engine.submitTasks([submission(spec({ queue: "ok" })), submission(spec({ constraints: { maxAttempts: -1 } }))]),
       "INVALID_ARGUMENT",
     );
     expect(fields(err)).toEqual(["tasks[1].spec.constraints.max_attempts"]);

@@ -105,7 +105,7 @@ describe("a waiting long poll gets a run that becomes eligible", () => {
 
   it("from a retry wait that ended", async () => {
     t = await openTestEngine();
-    await submitMany(t.engine, WAITERS, { constraints: { maxAttempts: 3, backoff: { kind: "FIXED", intervalMs: 50, jitter: false } } });
+    await submitMany(t.engine, WAITERS, { constraints: { maxAttempts: 3, backoff: { kind: "FIXED", intervalMs: 50 } } });
     const grants = (await t.engine.leaseRuns(leaseRequest({ maxRuns: WAITERS, startAttempt: true }))).grants;
     await t.engine.completeAttempts(grants.map((g) => ({ runId: g.run.id, token: g.lease.token, attemptId: g.attempt!.id, outcome: "RETRYABLE_FAILURE" as const, output: new Uint8Array(), error: "x" })));
     const polls = await waiters(t.engine);

@@ -90,7 +90,7 @@ describe("watch subscriptions", () => {
   it("sends progress with the current revision while nothing matches", async () => {
     t = await openTestEngine();
     const { engine } = t;
-    const stream = engine.watch({ queues: new Set(["nothing-here"]) }, 0, { progressIntervalMs: 20 });
+    const stream = engine.watch({ queues: new Set(["nothing-here"]) }, 0, { progressIntervalMs: 100 });
     await engine.submitTask({ taskId: null, spec: spec() });
     const progress: number[] = [];
     for await (const item of stream) {
