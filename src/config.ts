@@ -19,6 +19,7 @@ export interface Config {
   readonly maxRepeatCount: number;
   readonly maxTaskDepth: number;
   readonly retentionMs: number;
+  readonly dedupWindowMs: number;
   readonly purgeIntervalMs: number;
   readonly storageQuotaBytes: number;
   readonly cronWindow: number;
@@ -98,6 +99,7 @@ const SETTINGS: readonly Setting[] = [
   { key: "maxRepeatCount", flag: "max-repeat-count", env: "ACTIONQUEUE_MAX_REPEAT_COUNT", def: "10000", help: "largest repeat count of a task", parse: int("max-repeat-count", 1, 1_000_000) },
   { key: "maxTaskDepth", flag: "max-task-depth", env: "ACTIONQUEUE_MAX_TASK_DEPTH", def: "8", help: "levels a task hierarchy may have", parse: int("max-task-depth", 1, 64) },
   { key: "retentionMs", flag: "retention", env: "ACTIONQUEUE_RETENTION", def: "7d", help: "how long terminal runs and events are kept before purging", parse: duration("retention") },
+  { key: "dedupWindowMs", flag: "dedup-window", env: "ACTIONQUEUE_DEDUP_WINDOW", def: "7d", help: "how long a purged task's id stays reserved against resubmission", parse: duration("dedup-window") },
   { key: "purgeIntervalMs", flag: "purge-interval", env: "ACTIONQUEUE_PURGE_INTERVAL", def: "1m", help: "how often the retention purge runs", parse: duration("purge-interval") },
   { key: "storageQuotaBytes", flag: "storage-quota", env: "ACTIONQUEUE_STORAGE_QUOTA", def: "0", help: "live data past which submissions fail with STORAGE_QUOTA (0: none)", parse: bytes("storage-quota", 0) },
   { key: "cronWindow", flag: "cron-window", env: "ACTIONQUEUE_CRON_WINDOW", def: "3", help: "upcoming runs kept derived per cron task", parse: int("cron-window", 1, 1_000) },

@@ -53,6 +53,7 @@ async function main(): Promise<void> {
       maxTaskDepth: config.maxTaskDepth,
     },
     retentionMs: config.retentionMs,
+    dedupWindowMs: config.dedupWindowMs,
     purgeIntervalMs: Math.max(10, config.purgeIntervalMs),
     storageQuotaBytes: config.storageQuotaBytes,
     cronWindow: config.cronWindow,

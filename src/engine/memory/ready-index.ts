@@ -20,6 +20,7 @@ import type { RunId } from "../../domain/ids.js";
 import { hasCapabilities } from "../../domain/selection.js";
 import { type HeapItem, IndexedHeap } from "./heap.js";
 import type { Journal } from "../commit/journal.js";
+import type { ReadyEntry, RunRecord } from "../records.js";
 
 /** What the index needs to know about a READY run. */
 export interface ReadyInfo {
@@ -232,4 +233,21 @@ export class ReadyIndex {
     }
     return false;
   }
+}
+
+/** What the ready index needs of a READY run. A run still holding its slot needs none. */
+export function readyInfo(queue: string, run: ReadyEntry): ReadyInfo {
+  return {
+    runId: run.runId,
+    queue,
+    effectivePriority: run.effectivePriority,
+    createdAt: run.createdAt,
+    capabilities: run.capabilities,
+    key: run.keySlots && run.keyHold !== "HELD" ? run.keySlots : null,
+  };
+}
+
+/** readyInfo of a stored run. */
+export function readyInfoOf(run: RunRecord): ReadyInfo {
+  return readyInfo(run.queue, { ...run, runId: run.id });
 }

@@ -16,9 +16,9 @@ import { saturatingAdd } from "../../domain/time.js";
 import type { Unit } from "../commit/unit.js";
 import { type Core, mustTask } from "../core.js";
 import { fromRefusal } from "../errors.js";
-import type { ReadyInfo } from "../memory/ready-index.js";
+import { readyInfoOf } from "../memory/ready-index.js";
 import type { KeyHolderChange, LeaseChange } from "../ports.js";
-import type { AttemptRecord, DueKind, EventRecord, LeaseRecord, ReadyEntry, RunRecord, TaskRecord } from "../records.js";
+import type { AttemptRecord, DueKind, EventRecord, LeaseRecord, RunRecord, TaskRecord } from "../records.js";
 
 /** What a run change means for its task; worked off by tasks/cascade.ts. */
 export type Effect =
@@ -74,23 +74,6 @@ export function withDue(core: Core, u: Unit, run: Omit<RunRecord, "due">, lease:
   const firstDue = full.due[0]?.[0];
   if (firstDue !== undefined && firstDue < core.timerAt) u.timersChanged = true;
   return full;
-}
-
-/** What the ready index needs of a READY run. A run still holding its slot needs none. */
-export function readyInfo(queue: string, run: ReadyEntry): ReadyInfo {
-  return {
-    runId: run.runId,
-    queue,
-    effectivePriority: run.effectivePriority,
-    createdAt: run.createdAt,
-    capabilities: run.capabilities,
-    key: run.keySlots && run.keyHold !== "HELD" ? run.keySlots : null,
-  };
-}
-
-/** readyInfo of a stored run. */
-export function readyInfoOf(run: RunRecord): ReadyInfo {
-  return readyInfo(run.queue, { ...run, runId: run.id });
 }
 
 /**

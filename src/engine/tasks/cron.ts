@@ -9,7 +9,8 @@ import type { Unit } from "../commit/unit.js";
 import { type Core, changeTask } from "../core.js";
 import { EngineError } from "../errors.js";
 import type { RunRecord, TaskRecord } from "../records.js";
-import { readyInfoOf, withDue } from "../runs/transition.js";
+import { readyInfoOf } from "../memory/ready-index.js";
+import { withDue } from "../runs/transition.js";
 
 /** Creates runs at `times` for `task`, numbering occurrences from `firstOccurrence`. */
 export function deriveRuns(core: Core, u: Unit, task: TaskRecord, times: readonly number[], firstOccurrence: number): RunRecord[] {

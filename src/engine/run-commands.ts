@@ -1,14 +1,15 @@
 /**
  * Operator commands on one run (SPEC §7): cancel, suspend, resume, re-prioritise.
  */
-import type { RunId } from "../../domain/ids.js";
-import { applyRunAction } from "../../domain/lifecycle.js";
-import type { Unit } from "../commit/unit.js";
-import { type Core, mustRun, mustTask } from "../core.js";
-import { fromRefusal } from "../errors.js";
-import type { RunRecord } from "../records.js";
-import { move } from "../tasks/cascade.js";
-import { readyInfoOf, touchRun } from "./transition.js";
+import type { RunId } from "../domain/ids.js";
+import { applyRunAction } from "../domain/lifecycle.js";
+import type { Unit } from "./commit/unit.js";
+import { type Core, mustRun, mustTask } from "./core.js";
+import { fromRefusal } from "./errors.js";
+import type { RunRecord } from "./records.js";
+import { move } from "./tasks/cascade.js";
+import { readyInfoOf } from "./memory/ready-index.js";
+import { touchRun } from "./runs/transition.js";
 
 /** Any non-terminal state -> CANCELED. CANCELED: no-op; COMPLETED / FAILED: RUN_TERMINAL. */
 export function cancelRun(core: Core, u: Unit, runId: RunId): RunRecord {

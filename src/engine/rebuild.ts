@@ -3,9 +3,9 @@
  * gate (from the stored key holders) and the ready index (from the READY entries of the
  * state index). Runs at start-up and after a failed commit.
  */
-import type { RunId } from "../../domain/ids.js";
-import type { Core } from "../core.js";
-import { readyInfo } from "../runs/transition.js";
+import type { RunId } from "../domain/ids.js";
+import type { Core } from "./core.js";
+import { readyInfo } from "./memory/ready-index.js";
 
 /** Replaces memory with what the store holds. */
 export function rebuild(core: Core): void {
