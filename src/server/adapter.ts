@@ -4,7 +4,8 @@
  * 1. Errors raised by the protocol layer itself — a body that does not parse, a message over
  *    the size limit, broken framing — leave Connect without details, and a body that does
  *    not parse is reported as INTERNAL. Here every such error gets a google.rpc.ErrorInfo
- *    (MALFORMED_MESSAGE, MESSAGE_TOO_LARGE or PROTOCOL_ERROR) and unparseable input becomes
+ *    (MALFORMED_MESSAGE, MESSAGE_TOO_LARGE, PROTOCOL_ERROR or INTERNAL, chosen from the
+ *    error as thrown: see ./protocol-errors.ts) and unparseable input becomes
  *    INVALID_ARGUMENT, on every protocol: gRPC (trailers), gRPC-Web (trailer frame), Connect
  *    unary (JSON error body) and Connect streaming (end-stream message).
  * 2. When a response ends before the request body was read (an oversized message is refused
@@ -28,24 +29,10 @@ import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import type { EngineLogger } from "../engine/engine.js";
 import { ERROR_DOMAIN } from "./errors.js";
+import { classify, contextValuesWithSlot, recordThrownError, type ThrownErrorSlot } from "./protocol-errors.js";
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
-
-/** What a detail-less protocol error becomes. */
-export function classify(code: Code, message: string, readMaxBytes: number): { code: Code; reason: string; metadata: Record<string, string> } {
-  if (code === Code.ResourceExhausted && /readMaxBytes|larger than configured|message size/i.test(message)) {
-    return { code, reason: "MESSAGE_TOO_LARGE", metadata: { limit_bytes: String(readMaxBytes) } };
-  }
-  if (
-    (code === Code.Internal && /^parse (binary|json)|premature EOF|invalid (wire type|UTF-8|utf-8)|illegal tag|cannot decode|unexpected end/i.test(message)) ||
-    (code === Code.InvalidArgument && /cannot decode|parse json|unexpected token|unknown field|invalid json|json/i.test(message))
-  ) {
-    return { code: Code.InvalidArgument, reason: "MALFORMED_MESSAGE", metadata: {} };
-  }
-  if (code === Code.Internal) return { code, reason: "INTERNAL", metadata: {} };
-  return { code, reason: "PROTOCOL_ERROR", metadata: {} };
-}
 
 const CODE_NAMES: Record<number, string> = {
   [Code.Canceled]: "canceled",
@@ -91,11 +78,17 @@ function errorInfoBytes(reason: string, metadata: Record<string, string>): Uint8
   return toBinary(ErrorInfoSchema, create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata }));
 }
 
+/** What the patches below need: the message limit and the call's thrown-error slot. */
+export interface PatchContext {
+  readonly maxMessageBytes: number;
+  readonly thrown: ThrownErrorSlot;
+}
+
 /** A Connect-protocol JSON error ({code, message, details}) with ErrorInfo added when missing. */
-function patchConnectJsonError(json: { code?: string; message?: string; details?: unknown[] }, readMaxBytes: number): { code?: string; message?: string; details?: unknown[] } {
+function patchConnectJsonError(json: { code?: string; message?: string; details?: unknown[] }, pc: PatchContext): { code?: string; message?: string; details?: unknown[] } {
   if (json.details && json.details.length > 0) return json;
   const code = CODE_OF_NAME.get(json.code ?? "") ?? Code.Unknown;
-  const c = classify(code, json.message ?? "", readMaxBytes);
+  const c = classify(code, pc.thrown.error, pc.maxMessageBytes);
   return {
     ...json,
     code: CODE_NAMES[c.code] ?? json.code ?? "unknown",
@@ -132,12 +125,12 @@ function reencodeGrpcMessage(h: Headers): void {
 }
 
 /** grpc-status / grpc-message / grpc-status-details-bin patched into a Headers object. */
-function patchGrpcHeaders(h: Headers, readMaxBytes: number): void {
+function patchGrpcHeaders(h: Headers, pc: PatchContext): void {
   reencodeGrpcMessage(h);
   const status = h.get("grpc-status");
   if (status === null || status === "0" || h.has("grpc-status-details-bin")) return;
   const message = decodeURIComponent(h.get("grpc-message") ?? "");
-  const c = classify(Number(status) as Code, message, readMaxBytes);
+  const c = classify(Number(status) as Code, pc.thrown.error, pc.maxMessageBytes);
   h.set("grpc-status", String(c.code));
   const details = create(StatusSchema, {
     code: c.code,
@@ -210,7 +203,7 @@ async function readAll(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
  * Adds details to a protocol-level error response of any of the supported protocols, and
  * re-encodes every gRPC / gRPC-Web `grpc-message` with `encodeGrpcMessage`.
  */
-export async function withErrorDetails(contentType: string, res: UniversalServerResponse, readMaxBytes: number): Promise<UniversalServerResponse> {
+export async function withErrorDetails(contentType: string, res: UniversalServerResponse, pc: PatchContext): Promise<UniversalServerResponse> {
   const ct = contentType.toLowerCase();
   if (ct.startsWith("application/grpc-web")) {
     if (ct.startsWith("application/grpc-web-text") || !res.body) return res;
@@ -218,15 +211,15 @@ export async function withErrorDetails(contentType: string, res: UniversalServer
       ...res,
       body: rewriteFinalEnvelope(res.body, 0x80, (data) => {
         const h = parseTrailerBlock(new TextDecoder().decode(data));
-        patchGrpcHeaders(h, readMaxBytes);
+        patchGrpcHeaders(h, pc);
         return trailerBlock(h);
       }),
     };
   }
   if (ct.startsWith("application/grpc")) {
-    if (res.header) patchGrpcHeaders(res.header, readMaxBytes);
+    if (res.header) patchGrpcHeaders(res.header, pc);
     if (!res.body) {
-      if (res.trailer) patchGrpcHeaders(res.trailer, readMaxBytes);
+      if (res.trailer) patchGrpcHeaders(res.trailer, pc);
       return res;
     }
     const body = res.body;
@@ -235,7 +228,7 @@ export async function withErrorDetails(contentType: string, res: UniversalServer
       ...res,
       body: (async function* () {
         yield* body;
-        if (trailer) patchGrpcHeaders(trailer, readMaxBytes);
+        if (trailer) patchGrpcHeaders(trailer, pc);
       })(),
     };
   }
@@ -247,7 +240,7 @@ export async function withErrorDetails(contentType: string, res: UniversalServer
         try {
           const end = JSON.parse(new TextDecoder().decode(data)) as { error?: { code?: string; message?: string; details?: unknown[] } };
           if (!end.error) return data;
-          return new TextEncoder().encode(JSON.stringify({ ...end, error: patchConnectJsonError(end.error, readMaxBytes) }));
+          return new TextEncoder().encode(JSON.stringify({ ...end, error: patchConnectJsonError(end.error, pc) }));
         } catch {
           return data;
         }
@@ -260,7 +253,7 @@ export async function withErrorDetails(contentType: string, res: UniversalServer
   try {
     const json = JSON.parse(new TextDecoder().decode(bytes)) as { code?: string; message?: string; details?: unknown[] };
     if (typeof json.code !== "string") throw new Error("not a Connect error");
-    const patched = patchConnectJsonError(json, readMaxBytes);
+    const patched = patchConnectJsonError(json, pc);
     const code = CODE_OF_NAME.get(patched.code ?? "") ?? Code.Unknown;
     const body = new TextEncoder().encode(JSON.stringify(patched));
     const header = new Headers(res.header);
@@ -280,7 +273,16 @@ export interface AdapterOptions extends Partial<ConnectRouterOptions> {
 
 /** A Node request handler (http and http2) over the Connect router. */
 export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: NodeResponse) => void {
-  const router = createConnectRouter(options);
+  const gate = options.requestGate;
+  const router = createConnectRouter({
+    ...options,
+    requestGate: gate
+      ? async (context) => {
+          recordThrownError(context);
+          await gate(context);
+        }
+      : recordThrownError,
+  });
   options.routes(router);
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
   return (req, res) => {
@@ -301,9 +303,10 @@ export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: No
       return;
     }
     const contentType = String(req.headers["content-type"] ?? "");
-    const uReq = universalRequestFromNodeRequest(req, res as never, undefined, undefined);
+    const { values, slot } = contextValuesWithSlot();
+    const uReq = universalRequestFromNodeRequest(req, res as never, undefined, values);
     handler(uReq)
-      .then((uRes) => withErrorDetails(contentType, uRes, options.readMaxBytes))
+      .then((uRes) => withErrorDetails(contentType, uRes, { maxMessageBytes: options.readMaxBytes, thrown: slot }))
       .then((uRes) => {
         // HTTP/1.1: an answer sent before the request body was read leaves the connection
         // mid-request; close it after this response rather than let the client reuse it

@@ -10,23 +10,12 @@ import type {
   KeyHolderRecord,
   LeaseRecord,
   QueueRecord,
-  ReadyEntry,
   ReservationRecord,
   RunRecord,
   TaskRecord,
 } from "../../engine/records.js";
+import type { KeySpace, KeySpaces, ReadyValue } from "../layout.js";
 
-/** Value of a plain index entry. */
-export const MARK = 1;
-
-/** Value of a READY entry in idx_state. */
-export interface ReadyValue {
-  readonly p: number;
-  readonly c: number;
-  readonly caps: readonly string[];
-  readonly ks: { readonly key: string; readonly slots: number } | null;
-  readonly kh: ReadyEntry["keyHold"];
-}
 
 /** Opens the named databases, one per key space. */
 export function openDatabases(env: RootDatabase) {
@@ -57,7 +46,23 @@ export function openDatabases(env: RootDatabase) {
 /** The opened databases, plus all of them as a list (storage size, consistency checks). */
 export type Databases = ReturnType<typeof openDatabases> & { readonly all: Database<unknown, Key>[] };
 
-/** Whether a task belongs in the cron index (start-up misfire handling). */
-export function inCronIndex(t: TaskRecord): boolean {
-  return t.spec.policy.kind === "CRON" && t.status === "ACTIVE";
+function keySpace<K extends Key, V>(db: Database<V, K>): KeySpace<K, V> {
+  return {
+    get: (key) => db.get(key),
+    put: (key, value) => {
+      db.putSync(key, value);
+    },
+    remove: (key) => {
+      db.removeSync(key);
+    },
+    removeRange: (start, end) => {
+      for (const key of Array.from(db.getKeys({ start, end }))) db.removeSync(key);
+    },
+  };
+}
+
+/** The databases as the shared verbs see them (src/storage/layout.ts). */
+export function keySpaces(d: Databases): KeySpaces {
+  const spaces = Object.fromEntries(Object.entries(d).filter(([name]) => name !== "all").map(([name, db]) => [name, keySpace(db as Database<unknown, Key>)]));
+  return spaces as unknown as KeySpaces;
 }

@@ -17,7 +17,8 @@ import type {
   RunRecord,
   TaskRecord,
 } from "../../engine/records.js";
-import type { Databases, ReadyValue } from "./databases.js";
+import type { ReadyValue } from "../layout.js";
+import type { Databases } from "./databases.js";
 
 function first<T>(it: Iterable<T>): T | undefined {
   for (const x of it) return x;

@@ -9,8 +9,8 @@ import { mkdirSync, accessSync, constants as fsConstants } from "node:fs";
 import { type Database, type Key, type RootDatabase, open } from "lmdb";
 import { EngineError } from "../../engine/errors.js";
 import type { MetaRecord, Store, StoreReader, StoreVerb } from "../../engine/ports.js";
-import { applyVerb } from "./apply.js";
-import { type Databases, openDatabases } from "./databases.js";
+import { type KeySpaces, applyVerb } from "../layout.js";
+import { type Databases, keySpaces, openDatabases } from "./databases.js";
 import { storageError } from "./errors.js";
 import { type DirectoryLock, lockDirectory } from "./lock.js";
 import { LmdbReader } from "./reader.js";
@@ -36,11 +36,15 @@ export class StoreOpenError extends Error {
   override readonly name = "StoreOpenError";
 }
 
+/** Records are serialised by lmdb-js on write: they are stored as they are. */
+const keepAsIs = <T>(value: T): T => value;
+
 /** The LMDB implementation of the engine's Store port. */
 export class LmdbStore implements Store {
   readonly #env: RootDatabase;
   readonly #lock: DirectoryLock;
   readonly #dbs: Databases;
+  readonly #spaces: KeySpaces;
   readonly reader: StoreReader;
   #closed = false;
 
@@ -49,6 +53,7 @@ export class LmdbStore implements Store {
     this.#lock = lock;
     const dbs = openDatabases(env);
     this.#dbs = { ...dbs, all: Object.values(dbs) as Database<unknown, Key>[] };
+    this.#spaces = keySpaces(this.#dbs);
     this.reader = new LmdbReader(this.#dbs);
   }
 
@@ -131,14 +136,24 @@ export class LmdbStore implements Store {
   async commit(verbs: readonly StoreVerb[]): Promise<void> {
     if (this.#closed) throw new EngineError("SHUTTING_DOWN", "the store is closed");
     if (verbs.length === 0) return;
-    const d = this.#dbs;
+    const d = this.#spaces;
+    let failed: { error: unknown } | null = null;
     try {
       await this.#env.transaction(() => {
-        for (const v of verbs) applyVerb(d, v);
+        try {
+          // A child transaction: if a verb throws, everything this commit wrote is aborted.
+          // (lmdb-js would otherwise commit what the callback wrote before it threw.)
+          this.#env.transactionSync(() => {
+            for (const v of verbs) applyVerb(d, v, keepAsIs);
+          });
+        } catch (e) {
+          failed = { error: e };
+        }
       });
     } catch (e) {
       throw await storageError(e);
     }
+    if (failed) throw await storageError((failed as { error: unknown }).error);
   }
 
   async close(): Promise<void> {
