@@ -1,14 +1,24 @@
 import { defineConfig } from "vitest/config";
 
-// One config for every suite. Unit tests (test/unit) touch no disk, network or real time;
-// integration tests (test/integration) use real LMDB directories and real servers on
-// loopback ports; end-to-end tests (test/e2e) drive whole processes.
+// Unit tests (test/unit) touch no disk, network or real time; contract tests (test/contract)
+// hold every Store implementation to the same port; integration tests (test/integration)
+// use real LMDB directories and real servers on loopback ports; end-to-end tests (test/e2e)
+// drive whole processes. The "engine-on-memory" project runs the engine suites again over
+// the in-memory reference store (AQ_TEST_STORE=memory): fast, and a second check that the
+// engine behaves the same whatever store is behind the port.
+const ENGINE_SUITES = ["commands", "timers", "watch", "concurrency", "regressions", "defects", "quota", "smoke"].map(
+  (name) => `test/integration/engine/${name}.test.ts`,
+);
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Two cores in CI: keep parallelism modest so timing-based integration tests stay calm.
     maxWorkers: 2,
+    projects: [
+      { extends: true, test: { name: "all", include: ["test/**/*.test.ts"] } },
+      { extends: true, test: { name: "engine-on-memory", include: ENGINE_SUITES, env: { AQ_TEST_STORE: "memory" } } },
+    ],
   },
 });

@@ -9,7 +9,9 @@ import type { TaskId } from "../../src/domain/ids.js";
 import { Engine, type EngineOptions, type LeaseRequest, type Submission } from "../../src/engine/engine.js";
 import { DEFAULT_BACKOFF } from "../../src/domain/retry.js";
 import type { TaskSpec } from "../../src/domain/task-spec.js";
+import type { Store } from "../../src/engine/ports.js";
 import { LmdbStore } from "../../src/storage/lmdb/store.js";
+import { MemoryStore } from "../../src/storage/memory/memory-store.js";
 import { ManualClock } from "./clock.js";
 import { sequentialIds } from "./ids.js";
 
@@ -42,14 +44,22 @@ export interface TestEngine {
   cleanup(): Promise<void>;
 }
 
+/**
+ * Which store engine tests run on: LMDB in a temp directory (the default), or the in-memory
+ * reference store when AQ_TEST_STORE=memory (the "engine-on-memory" vitest project runs the
+ * engine suites that way too, so both stores are held to the same behaviour).
+ */
+export const TEST_STORE: "lmdb" | "memory" = process.env.AQ_TEST_STORE === "memory" ? "memory" : "lmdb";
+
 /** Opens an engine on `dir` (a new temp dir by default) with timers off. */
 export async function openTestEngine(
-  options: Partial<EngineOptions> & { dir?: string; clock?: ManualClock; ids?: ReturnType<typeof sequentialIds> } = {},
+  options: Partial<EngineOptions> & { dir?: string; clock?: ManualClock; ids?: ReturnType<typeof sequentialIds>; memory?: MemoryStore } = {},
 ): Promise<TestEngine> {
   const dir = options.dir ?? tempDir();
   const clock = options.clock ?? new ManualClock();
   const ids = options.ids ?? sequentialIds();
-  const store = await LmdbStore.open({ path: dir });
+  const memory = TEST_STORE === "memory" ? (options.memory ?? MemoryStore.open()) : undefined;
+  const store: Store = memory ?? (await LmdbStore.open({ path: dir }));
   const engine = await Engine.open({ store, clock, ids, random: seededRandom(7), autoTimers: false, ...options });
   const self: TestEngine = {
     engine,
@@ -57,7 +67,7 @@ export async function openTestEngine(
     dir,
     async reopen(extra = {}) {
       await engine.close();
-      return openTestEngine({ ...options, ...extra, dir, clock, ids });
+      return openTestEngine({ ...options, ...extra, dir, clock, ids, ...(memory ? { memory: await memory.reopen() } : {}) });
     },
     close: () => engine.close(),
     async cleanup() {
