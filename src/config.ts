@@ -2,6 +2,7 @@
  * Configuration, parsed once: defaults, then `ACTIONQUEUE_*` environment variables, then
  * command-line flags (`--name value` or `--name=value`). A bad value is a one-line error.
  */
+import { DEFAULT_LIMITS } from "./domain/limits.js";
 
 /** Every setting of the service. */
 export interface Config {
@@ -85,6 +86,16 @@ function oneOf<T extends string>(name: string, values: readonly T[]) {
 const text = (raw: string) => raw;
 const optionalText = (raw: string) => (raw === "" ? null : raw);
 
+/** A byte count as the --help text shows it: "1MiB", "64KiB", or plain bytes. */
+function bytesText(n: number): string {
+  if (n % (1 << 20) === 0) return `${n / (1 << 20)}MiB`;
+  if (n % 1024 === 0) return `${n / 1024}KiB`;
+  return String(n);
+}
+
+// Limits the engine enforces take their defaults from the one table (src/domain/limits.ts).
+const L = DEFAULT_LIMITS;
+
 const SETTINGS: readonly Setting[] = [
   { key: "dataDir", flag: "data-dir", env: "ACTIONQUEUE_DATA_DIR", def: "./data", help: "LMDB data directory (created when missing)", parse: text },
   { key: "host", flag: "listen", env: "ACTIONQUEUE_LISTEN", def: "127.0.0.1:50051", help: "address to serve gRPC, gRPC-Web and Connect on (host:port; port 0 picks a free one)", parse: text },
@@ -93,11 +104,11 @@ const SETTINGS: readonly Setting[] = [
   { key: "logLevel", flag: "log-level", env: "ACTIONQUEUE_LOG_LEVEL", def: "info", help: "trace, debug, info, warn, error, fatal or silent", parse: oneOf("log-level", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const) },
   { key: "durability", flag: "durability", env: "ACTIONQUEUE_DURABILITY", def: "strict", help: "strict: every reply waits for the disk flush; relaxed: no flush (survives a process crash, may lose the last moments on power loss)", parse: oneOf("durability", ["strict", "relaxed"] as const) },
   { key: "maxMessageBytes", flag: "max-message-bytes", env: "ACTIONQUEUE_MAX_MESSAGE_BYTES", def: "4MiB", help: "largest request or response message; larger ones are refused before parsing", parse: bytes("max-message-bytes", 1024) },
-  { key: "maxPayloadBytes", flag: "max-payload-bytes", env: "ACTIONQUEUE_MAX_PAYLOAD_BYTES", def: "1MiB", help: "largest task payload", parse: bytes("max-payload-bytes", 1) },
-  { key: "maxOutputBytes", flag: "max-output-bytes", env: "ACTIONQUEUE_MAX_OUTPUT_BYTES", def: "1MiB", help: "largest attempt output", parse: bytes("max-output-bytes", 1) },
-  { key: "maxErrorBytes", flag: "max-error-bytes", env: "ACTIONQUEUE_MAX_ERROR_BYTES", def: "64KiB", help: "largest attempt error text (UTF-8 bytes)", parse: bytes("max-error-bytes", 1) },
-  { key: "maxRepeatCount", flag: "max-repeat-count", env: "ACTIONQUEUE_MAX_REPEAT_COUNT", def: "10000", help: "largest repeat count of a task", parse: int("max-repeat-count", 1, 1_000_000) },
-  { key: "maxTaskDepth", flag: "max-task-depth", env: "ACTIONQUEUE_MAX_TASK_DEPTH", def: "8", help: "levels a task hierarchy may have", parse: int("max-task-depth", 1, 64) },
+  { key: "maxPayloadBytes", flag: "max-payload-bytes", env: "ACTIONQUEUE_MAX_PAYLOAD_BYTES", def: bytesText(L.maxPayloadBytes), help: "largest task payload", parse: bytes("max-payload-bytes", 1) },
+  { key: "maxOutputBytes", flag: "max-output-bytes", env: "ACTIONQUEUE_MAX_OUTPUT_BYTES", def: bytesText(L.maxOutputBytes), help: "largest attempt output", parse: bytes("max-output-bytes", 1) },
+  { key: "maxErrorBytes", flag: "max-error-bytes", env: "ACTIONQUEUE_MAX_ERROR_BYTES", def: bytesText(L.maxErrorBytes), help: "largest attempt error text (UTF-8 bytes)", parse: bytes("max-error-bytes", 1) },
+  { key: "maxRepeatCount", flag: "max-repeat-count", env: "ACTIONQUEUE_MAX_REPEAT_COUNT", def: String(L.maxRepeatCount), help: "largest repeat count of a task", parse: int("max-repeat-count", 1, 1_000_000) },
+  { key: "maxTaskDepth", flag: "max-task-depth", env: "ACTIONQUEUE_MAX_TASK_DEPTH", def: String(L.maxTaskDepth), help: "levels a task hierarchy may have", parse: int("max-task-depth", 1, 64) },
   { key: "retentionMs", flag: "retention", env: "ACTIONQUEUE_RETENTION", def: "7d", help: "how long terminal runs and events are kept before purging", parse: duration("retention") },
   { key: "dedupWindowMs", flag: "dedup-window", env: "ACTIONQUEUE_DEDUP_WINDOW", def: "7d", help: "how long a purged task's id stays reserved against resubmission", parse: duration("dedup-window") },
   { key: "purgeIntervalMs", flag: "purge-interval", env: "ACTIONQUEUE_PURGE_INTERVAL", def: "1m", help: "how often the retention purge runs", parse: duration("purge-interval") },
