@@ -7,7 +7,7 @@ import pino from "pino";
 import { ConfigError, helpText, parseConfig } from "./config.js";
 import { Engine } from "./engine/engine.js";
 import { uuidV7Source } from "./ids/uuidv7.js";
-import { ListenError, startServer } from "./server/server.js";
+import { ListenError, type RunningServer, startServer } from "./server/server.js";
 import { LmdbStore, StoreOpenError } from "./storage/lmdb/store.js";
 
 function fail(message: string, code = 1): never {
@@ -33,14 +33,52 @@ async function main(): Promise<void> {
     // Defence in depth: tokens and payloads are never logged, even by accident.
     redact: { paths: ["lease_token", "leaseToken", "token", "payload", "*.lease_token", "*.leaseToken", "*.token", "*.payload"], remove: true },
   });
-  let store: LmdbStore;
+  // Signals are handled from here on, before anything is opened: a SIGTERM / SIGINT at any
+  // point of start-up (opening LMDB, rebuilding the engine, binding the port, the moment
+  // before "serving") is a clean shutdown too. Start-up goes on to its next step, and whatever
+  // it has opened by then is closed.
+  let stopSignal: string | null = null;
+  let starting = true;
+  let store: LmdbStore | null = null;
+  let engine: Engine | null = null;
+  let server: RunningServer | null = null;
+  const shutDown = () => {
+    const closing = server ? server.close(config.shutdownGraceMs) : engine ? engine.close() : store ? store.close() : Promise.resolve();
+    closing
+      .then(() => {
+        log.info({}, "stopped");
+        log.flush?.();
+        process.exit(0);
+      })
+      .catch((e: unknown) => {
+        log.error({ err: e }, "shutdown failed");
+        process.exit(1);
+      });
+  };
+  const stop = (signal: string) => {
+    if (stopSignal !== null) return;
+    stopSignal = signal;
+    log.info({ signal }, "shutting down");
+    if (!starting) shutDown();
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  /** Ends start-up early when a signal arrived meanwhile (true: shutting down). */
+  const stoppedDuringStartUp = (): boolean => {
+    if (stopSignal === null) return false;
+    starting = false;
+    shutDown();
+    return true;
+  };
+
   try {
     store = await LmdbStore.open({ path: config.dataDir, relaxedDurability: config.durability === "relaxed" });
   } catch (e) {
     if (e instanceof StoreOpenError) fail(e.message);
     throw e;
   }
-  const engine = await Engine.open({
+  if (stoppedDuringStartUp()) return;
+  engine = await Engine.open({
     store,
     clock: { now: () => Date.now() },
     ids: uuidV7Source(),
@@ -59,7 +97,7 @@ async function main(): Promise<void> {
     cronWindow: config.cronWindow,
     logger: log,
   });
-  let server;
+  if (stoppedDuringStartUp()) return;
   try {
     server = await startServer(engine, config, log);
   } catch (e) {
@@ -67,27 +105,9 @@ async function main(): Promise<void> {
     if (e instanceof ListenError) fail(e.message);
     throw e;
   }
+  if (stoppedDuringStartUp()) return;
+  starting = false;
   log.info({ listen: `${config.host}:${server.port}`, port: server.port, data_dir: config.dataDir, durability: config.durability, tls: config.tlsCert !== null }, "serving");
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "shutting down");
-    server
-      .close(config.shutdownGraceMs)
-      .then(() => {
-        log.info({}, "stopped");
-        log.flush?.();
-        process.exit(0);
-      })
-      .catch((e) => {
-        log.error({ err: e }, "shutdown failed");
-        process.exit(1);
-      });
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
 }
 
 main().catch((e) => fail(e instanceof Error ? (e.stack ?? e.message) : String(e)));

@@ -11,7 +11,10 @@
  * 2. When a response ends before the request body was read (an oversized message is refused
  *    without reading it), the HTTP/2 stream is reset so the client stops sending, and an
  *    HTTP/1.1 connection is closed after the response, so the client cannot reuse a
- *    connection whose previous request body is still on the wire.
+ *    connection whose previous request body is still on the wire. That close lingers
+ *    (`lingerBeforeClose`): the rest of the body is read and discarded, within bounds, before
+ *    the socket is destroyed, since closing a socket with unread input resets the connection
+ *    and a client still uploading then gets EPIPE / ECONNRESET instead of the answer.
  * 3. `grpc-message` is re-encoded as the gRPC spec prescribes: connect-node escapes it with
  *    `encodeURIComponent`, which is legal but escapes ':' ';' ',' '/' '?' and friends, and
  *    grpc-js decodes with `decodeURI`, which leaves exactly those escapes in place (clients
@@ -20,6 +23,7 @@
  */
 import type http from "node:http";
 import http2 from "node:http2";
+import type net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { Code, type ConnectRouter, type ConnectRouterOptions, createConnectRouter } from "@connectrpc/connect";
@@ -264,6 +268,75 @@ export async function withErrorDetails(contentType: string, res: UniversalServer
   }
 }
 
+/** Longest a closing HTTP/1.1 connection keeps reading the unread rest of a request body. */
+export const LINGER_MS = 2_000;
+/** Most bytes of an unread request body a closing HTTP/1.1 connection discards (see below). */
+export const LINGER_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A bounded "lingering close" for an HTTP/1.1 connection answered before its request body was
+ * read. Node closes such a connection (the answer says `connection: close`) with
+ * `socket.destroySoon()` once the answer is written; destroying a socket while the client is
+ * still uploading makes the kernel reset the connection, and the client typically sees
+ * `write EPIPE` or ECONNRESET before it reads the answer. Here that close becomes: half-close
+ * (the answer and a FIN go out), keep reading the rest of the request body and discard it —
+ * never buffered — until it ends, `maxBytes` were discarded or `maxMs` passed, then destroy.
+ */
+export function lingerBeforeClose(req: http.IncomingMessage, maxBytes: number, maxMs: number): void {
+  // A destroyed request has lost its socket and reads nothing more: nothing to linger on.
+  const socket = req.socket as net.Socket | null;
+  if (!socket || req.destroyed) return;
+  const destroySoon = socket.destroySoon;
+  if (typeof destroySoon !== "function") return;
+  socket.destroySoon = function lingeringDestroySoon(this: net.Socket) {
+    socket.destroySoon = destroySoon; // once
+    const close = () => {
+      if (!socket.destroyed) destroySoon.call(socket);
+    };
+    if (req.complete || req.readableEnded || socket.destroyed || !socket.readable) {
+      close();
+      return;
+    }
+    if (socket.writable) socket.end();
+    let discarded = 0;
+    const stop = () => {
+      clearTimeout(timer);
+      req.off("readable", drain);
+      req.off("end", stop);
+      req.off("error", stop);
+      socket.off("close", stop);
+      close();
+    };
+    const drain = () => {
+      for (let chunk = req.read() as Buffer | null; chunk !== null; chunk = req.read() as Buffer | null) {
+        discarded += chunk.byteLength;
+        if (discarded >= maxBytes) {
+          stop();
+          return;
+        }
+      }
+    };
+    const timer = setTimeout(stop, maxMs);
+    timer.unref();
+    req.on("readable", drain);
+    req.once("end", stop);
+    req.once("error", stop);
+    socket.once("close", stop);
+    drain();
+  };
+}
+
+/**
+ * An HTTP/1.1 request body for connect-node: like `for await (const chunk of req)`, except that
+ * a handler that stops reading early (an oversized message is refused after its length
+ * prefix) leaves the request open. Readable's default iterator destroys the request then,
+ * which detaches it from its socket and stops the connection reading, so the rest of the
+ * upload could only be met with a reset; `lingerBeforeClose` reads it instead.
+ */
+async function* bodyKeptOpen(req: http.IncomingMessage): AsyncGenerator<Uint8Array> {
+  yield* req.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Uint8Array>;
+}
+
 /** Options of the adapter: Connect router options plus the routes and a logger. */
 export interface AdapterOptions extends Partial<ConnectRouterOptions> {
   readonly routes: (router: ConnectRouter) => void;
@@ -285,6 +358,8 @@ export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: No
   });
   options.routes(router);
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  // Enough for the rest of any upload a little over the limit; never more than the cap.
+  const lingerMaxBytes = Math.min(2 * options.readMaxBytes, LINGER_MAX_BYTES);
   return (req, res) => {
     const path = (req.url ?? "").split("?", 2)[0] ?? "";
     const handler = paths.get(path);
@@ -297,6 +372,14 @@ export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: No
         if (!req.complete && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
       });
     }
+    // HTTP/1.1: a request body that arrived in full but was not read to its end (the handler
+    // stopped early; see bodyKeptOpen) is discarded once the answer is out, so the connection
+    // reads on and can carry the next request.
+    if (!("stream" in req)) {
+      res.once("finish", () => {
+        if (req.complete && !req.readableEnded && !req.destroyed) req.resume();
+      });
+    }
     if (!handler) {
       res.writeHead(404);
       res.end();
@@ -304,14 +387,18 @@ export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: No
     }
     const contentType = String(req.headers["content-type"] ?? "");
     const { values, slot } = contextValuesWithSlot();
-    const uReq = universalRequestFromNodeRequest(req, res as never, undefined, values);
+    const fromNode = universalRequestFromNodeRequest(req, res as never, undefined, values);
+    // HTTP/1.1: a body the handler stops reading early stays open for the lingering close.
+    const uReq = "stream" in req ? fromNode : { ...fromNode, body: bodyKeptOpen(req) };
     handler(uReq)
       .then((uRes) => withErrorDetails(contentType, uRes, { maxMessageBytes: options.readMaxBytes, thrown: slot }))
       .then((uRes) => {
         // HTTP/1.1: an answer sent before the request body was read leaves the connection
         // mid-request; close it after this response rather than let the client reuse it
         // (it may stop uploading, and the next request would be read as this one's body).
+        // The close lingers, so a client still uploading gets to read the answer.
         if (!("stream" in req) && !req.complete) {
+          lingerBeforeClose(req, lingerMaxBytes, LINGER_MS);
           const header = new Headers(uRes.header);
           header.set("connection", "close");
           return { ...uRes, header };

@@ -18,7 +18,7 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import http2 from "node:http2";
 import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   type ActionQueueClients,
   AttemptOutcome,
@@ -889,11 +889,9 @@ async function seedState(c: ActionQueueClients): Promise<Seed> {
   }
 
   const readyRun = ready.runs[0]?.id ?? "";
-  // Wait until the READY run has settled in READY, so nothing is in flight when we snapshot.
-  for (let i = 0; i < 100; i++) {
-    if ((await c.runs.getRun({ runId: readyRun })).run?.state === RunState.READY) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  // Wait until the READY run has settled in READY, so nothing is in flight when we snapshot
+  // (the bound only turns a hang into a failure).
+  await vi.waitFor(async () => expect((await c.runs.getRun({ runId: readyRun })).run?.state).toBe(RunState.READY), { timeout: 30_000, interval: 50 });
   const doneTask = await c.tasks.getTask({ taskId: TASK_DONE });
   expect(doneTask.task?.status).toBe(TaskStatus.COMPLETED);
   const states = await Promise.all([done.run?.id, leased.run?.id, running.run?.id, readyRun].map(async (id) => (await c.runs.getRun({ runId: id ?? "" })).run?.state));

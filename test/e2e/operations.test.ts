@@ -2,11 +2,11 @@
  * Operating the service: clean shutdown under load, start-up errors as one clear line,
  * --help, structured logs with ids and without tokens, streams ended with UNAVAILABLE.
  */
-import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { closeSync, constants, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
 import { tempDir } from "../support/engine.js";
 import { connectGrpc, grpcJs, startServer, unary } from "../support/server.js";
@@ -33,6 +33,7 @@ function runMain(args: string[], env: Record<string, string> = {}): Promise<{ co
 }
 
 const payload = (s: string) => ({ data: new TextEncoder().encode(s), contentType: "text/plain" });
+const TLS = join(ROOT, "test", "fixtures", "tls");
 
 describe("shutdown", () => {
   it("exits 0 on SIGTERM under load, and after a restart every acknowledged call is there", { timeout: 180_000 }, async () => {
@@ -137,6 +138,63 @@ describe("shutdown", () => {
   });
 });
 
+describe("a signal during start-up", () => {
+  it("is a clean shutdown (exit 0, \"stopped\") even before the server serves", async () => {
+    // A deterministic window inside start-up: the certificate is a FIFO, so the server blocks
+    // reading it (store and engine open, port not yet bound, nothing logged yet) until this
+    // test writes it. The signal goes out while the server is blocked there; it must end in
+    // a clean shutdown, not kill the process (a SIGTERM before the handlers are installed does).
+    const dir = tempDir("aq-startup-signal-");
+    const cert = join(dir, "cert.fifo");
+    execFileSync("mkfifo", [cert]);
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(ROOT, "src/main.ts"), "--data-dir", join(dir, "data"), "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", join(TLS, "key.pem")],
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += String(d)));
+    child.stderr.on("data", (d) => (stderr += String(d)));
+    let running = true;
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on("exit", (code, signal) => {
+        running = false;
+        resolve({ code, signal });
+      }),
+    );
+    try {
+      // Until the server opens the FIFO to read it, opening it to write without blocking fails
+      // with ENXIO; once that open succeeds the server is inside the read, waiting for data.
+      let fd: number | null = null;
+      while (fd === null) {
+        if (!running) throw new Error(`server exited before reading its certificate: ${stderr}`);
+        try {
+          fd = openSync(cert, constants.O_WRONLY | constants.O_NONBLOCK);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "ENXIO") throw e;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      expect(stdout).not.toContain('"serving"');
+      child.kill("SIGTERM");
+      writeSync(fd, readFileSync(join(TLS, "cert.pem")));
+      closeSync(fd);
+      expect(await exited, stderr).toEqual({ code: 0, signal: null });
+      const msgs = stdout
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { msg: string }).msg);
+      expect(msgs).toContain("shutting down");
+      expect(msgs.at(-1)).toBe("stopped");
+    } finally {
+      if (running) child.kill("SIGKILL");
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("start-up errors are one clear line and a non-zero exit", () => {
   it("refuses a port in use", async () => {
     const server = await startServer();
@@ -211,8 +269,11 @@ describe("logs", () => {
       const g = leased.runs[0];
       if (!g?.attempt || !g.run) throw new Error("no run");
       await c.workers.completeAttempt({ runId: g.run.id, leaseToken: g.leaseToken, attemptId: g.attempt.id, outcome: 1 });
-      await new Promise((r) => setTimeout(r, 200));
-      const lines = server.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+      // Wait for the last transition's line to come through the pipe (not for a fixed time).
+      const runId = g.run.id;
+      const parsed = () => server.logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+      await vi.waitFor(() => expect(parsed().some((l) => l.msg === "run transition" && l.run_id === runId && l.to === "COMPLETED")).toBe(true), { timeout: 30_000 });
+      const lines = parsed();
       const transitions = lines.filter((l) => l.msg === "run transition");
       expect(transitions.length).toBeGreaterThanOrEqual(3);
       for (const t of transitions) {

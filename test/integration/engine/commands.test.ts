@@ -754,7 +754,7 @@ describe("leaseRuns", () => {
     const s = await engine.submitTask(submission(spec({ queue: "lp" })));
     await engine.pauseQueue("lp");
     const pending = engine.leaseRuns(req({ queues: ["lp"], waitMs: 30_000 }));
-    await vi.waitFor(() => expect(engine.waitingWorkers).toBe(1));
+    await vi.waitFor(() => expect(engine.waitingWorkers).toBe(1), { timeout: 30_000 });
     await engine.resumeQueue("lp");
     const r = await pending;
     expect(r.grants.map((g) => g.run.id)).toEqual([s.runs[0]!.id]);
@@ -763,7 +763,7 @@ describe("leaseRuns", () => {
   it("a long poll is answered by a run submitted while it waits", async () => {
     const { engine } = await open();
     const pending = engine.leaseRuns(req({ queues: ["lp2"], waitMs: 30_000 }));
-    await vi.waitFor(() => expect(engine.waitingWorkers).toBe(1));
+    await vi.waitFor(() => expect(engine.waitingWorkers).toBe(1), { timeout: 30_000 });
     const s = await engine.submitTask(submission(spec({ queue: "lp2" })));
     const r = await pending;
     expect(r.grants.map((g) => g.run.id)).toEqual([s.runs[0]!.id]);

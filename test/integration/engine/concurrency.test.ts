@@ -3,7 +3,7 @@
  * exceed a key's slots; a zombie worker's completion after its lease was re-granted is
  * rejected with LEASE_LOST.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { EngineError } from "../../../src/engine/errors.js";
 import { openTestEngine, spec, type TestEngine } from "../../support/engine.js";
 import { checkStore } from "../../support/invariants.js";
@@ -14,6 +14,9 @@ afterEach(async () => {
   await t?.cleanup();
   t = undefined;
 });
+
+/** Bounds waits for something that must happen; only a hang reaches it, never a slow machine. */
+const HANG_MS = 30_000;
 
 const lease = (worker: string, maxRuns: number, durationMs = 30_000) => ({
   queues: ["default"],
@@ -143,8 +146,7 @@ describe("concurrent leasing", () => {
     const { engine } = t;
     const controllers = Array.from({ length: 50 }, () => new AbortController());
     const polls = controllers.map((ac, i) => engine.leaseRuns({ ...lease(`gone-${i}`, 1), waitMs: 60_000, signal: ac.signal }));
-    await new Promise((r) => setTimeout(r, 20));
-    expect(engine.waitingWorkers).toBe(50);
+    await vi.waitFor(() => expect(engine.waitingWorkers).toBe(50), { timeout: HANG_MS, interval: 5 });
     for (const ac of controllers) ac.abort();
     const results = await Promise.all(polls);
     expect(results.every((r) => r.grants.length === 0)).toBe(true);
@@ -161,9 +163,8 @@ describe("concurrent leasing", () => {
     const pending = engine.leaseRuns({ ...lease("leaving", 1), signal: ac.signal });
     ac.abort(); // gone while the lease is being committed
     expect((await pending).grants).toEqual([]);
-    // The give-back is its own command; wait for it to land.
-    for (let i = 0; i < 50 && engine.reader.counts("default").READY !== 1; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(engine.reader.counts("default").READY).toBe(1);
+    // The give-back is its own command; wait for it to land (however long that takes).
+    await vi.waitFor(() => expect(engine.reader.counts("default").READY).toBe(1), { timeout: HANG_MS, interval: 5 });
     const next = await engine.leaseRuns(lease("stayer", 1));
     expect(next.grants).toHaveLength(1);
     // The given-back attempt does not count.

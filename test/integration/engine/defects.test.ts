@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { TaskId } from "../../../src/domain/ids.js";
 import { MAX_ATTEMPT_COUNT } from "../../../src/domain/run.js";
 import type { LeaseGrant, LeaseResult } from "../../../src/engine/engine.js";
@@ -21,6 +21,8 @@ afterEach(async () => {
 });
 
 const SEC = 1_000;
+/** Bounds waits for something that must happen; only a hang reaches it, never a slow machine. */
+const HANG_MS = 30_000;
 
 async function leaseOne(engine: TestEngine["engine"], start = true): Promise<LeaseGrant> {
   const r = await engine.leaseRuns(leaseRequest({ maxRuns: 1, startAttempt: start }));
@@ -51,6 +53,8 @@ describe("misfire after restart", () => {
     // Real timers on: before the fix, the first misfire commit armed the timer, which promoted
     // the overdue runs of the later tasks (CATCH_UP) before their own policy ran.
     t = await t.reopen({ autoTimers: true });
+    // The misfire policies have run once reopen resolves; the pause only gives a wrongly armed
+    // timer the chance to fire first. It cannot fail a correct engine on a slow machine.
     await new Promise((r) => setTimeout(r, 100));
     for (const id of ids) {
       const runs = t.engine.reader.runIdsOfTask(id).map((r) => t!.engine.reader.getRun(r)!);
@@ -65,13 +69,13 @@ describe("misfire after restart", () => {
 
 describe("a waiting long poll gets a run that becomes eligible", () => {
   const WAITERS = 12;
-  const WAIT = { waitMs: 5 * SEC, maxRuns: 1 };
+  // The waits (real time) only bound a hang: a waiter is answered as soon as it gets a run.
+  const WAIT = { waitMs: HANG_MS, maxRuns: 1 };
 
   async function waiters(engine: TestEngine["engine"], queue = "default"): Promise<Array<Promise<LeaseResult>>> {
     const polls = Array.from({ length: WAITERS }, (_, i) => engine.leaseRuns(leaseRequest({ ...WAIT, queues: [queue], workerId: `w${i}` })));
     // Every poll has made its first try and is waiting.
-    for (let i = 0; i < 100 && engine.waitingWorkers < WAITERS; i++) await new Promise((r) => setTimeout(r, 5));
-    expect(engine.waitingWorkers).toBe(WAITERS);
+    await vi.waitFor(() => expect(engine.waitingWorkers).toBe(WAITERS), { timeout: HANG_MS, interval: 5 });
     return polls;
   }
 
@@ -175,10 +179,11 @@ describe("a waiting long poll gets a run that becomes eligible", () => {
     await submitMany(t.engine, WAITERS + 1);
     expect((await t.engine.leaseRuns(leaseRequest({ maxRuns: 1 }))).grants).toHaveLength(1);
     const polls = await waiters(t.engine);
-    // One token every 10 ms of the manual clock; the limiter's own timer wakes the waiters.
-    for (let i = 0; i < WAITERS * 20 && t.engine.waitingWorkers > 0; i++) {
+    // One token every 10 ms of the manual clock (burst 1); the limiter's own timer wakes the
+    // waiters. Each step makes exactly one token and waits until a waiter has taken it.
+    for (let waiting = WAITERS; waiting > 0; waiting--) {
       t.clock.advance(10);
-      await new Promise((r) => setTimeout(r, 15));
+      await vi.waitFor(() => expect(t!.engine.waitingWorkers).toBe(waiting - 1), { timeout: HANG_MS, interval: 5 });
     }
     await everyWaiterGotOne(polls);
   });
@@ -190,7 +195,7 @@ describe("a waiting long poll gets a run that becomes eligible", () => {
     const queues = Array.from({ length: 10 }, (_, i) => `q${i}`);
     for (const q of queues) await t.engine.submitTask(submission(spec({ queue: q, policy: { kind: "ONCE", startAt: t.clock.now() + SEC } })));
     t.clock.advance(SEC);
-    const polls = queues.map((q) => t!.engine.leaseRuns(leaseRequest({ queues: [q], waitMs: 3 * SEC, maxRuns: 1 })));
+    const polls = queues.map((q) => t!.engine.leaseRuns(leaseRequest({ queues: [q], waitMs: HANG_MS, maxRuns: 1 })));
     await t.engine.tick();
     const results = await Promise.all(polls);
     expect(results.map((r) => r.grants.length)).toEqual(Array(10).fill(1));
