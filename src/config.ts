@@ -26,8 +26,20 @@ export interface Config {
   readonly cronWindow: number;
   readonly watchBufferEvents: number;
   readonly maxWatches: number;
+  readonly watchStallTimeoutMs: number;
   readonly maxLongPolls: number;
+  readonly maxInflightWrites: number;
+  readonly maxInflightWorker: number;
+  readonly maxInflightReads: number;
+  readonly maxQueuedCommands: number;
+  readonly maxQueueDelayMs: number;
+  readonly maxEventLoopUtilization: number;
   readonly shutdownGraceMs: number;
+  readonly maxConnections: number;
+  readonly maxStreamsPerConnection: number;
+  readonly idleTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  readonly stallTimeoutMs: number;
 }
 
 interface Setting {
@@ -116,8 +128,20 @@ const SETTINGS: readonly Setting[] = [
   { key: "cronWindow", flag: "cron-window", env: "ACTIONQUEUE_CRON_WINDOW", def: "3", help: "upcoming runs kept derived per cron task", parse: int("cron-window", 1, 1_000) },
   { key: "watchBufferEvents", flag: "watch-buffer", env: "ACTIONQUEUE_WATCH_BUFFER", def: "10000", help: "events buffered per watch stream before a slow reader is cut off with RESOURCE_EXHAUSTED", parse: int("watch-buffer", 10, 10_000_000) },
   { key: "maxWatches", flag: "max-watches", env: "ACTIONQUEUE_MAX_WATCHES", def: "1000", help: "concurrent WatchRuns streams", parse: int("max-watches", 1, 1_000_000) },
+  { key: "watchStallTimeoutMs", flag: "watch-stall-timeout", env: "ACTIONQUEUE_WATCH_STALL_TIMEOUT", def: "30s", help: "a watch stream whose client reads nothing for this long (its HTTP/2 window full) is ended with RESOURCE_EXHAUSTED (WATCH_TOO_SLOW) and its slot freed", parse: duration("watch-stall-timeout") },
   { key: "maxLongPolls", flag: "max-long-polls", env: "ACTIONQUEUE_MAX_LONG_POLLS", def: "10000", help: "concurrent waiting LeaseRuns calls", parse: int("max-long-polls", 1, 1_000_000) },
+  { key: "maxInflightWrites", flag: "max-inflight-writes", env: "ACTIONQUEUE_MAX_INFLIGHT_WRITES", def: "256", help: "write calls (SubmitTask, CancelTask, run commands) in flight; more are refused with RESOURCE_EXHAUSTED (OVERLOADED); 0: no bound", parse: int("max-inflight-writes", 0, 1_000_000) },
+  { key: "maxInflightWorker", flag: "max-inflight-worker", env: "ACTIONQUEUE_MAX_INFLIGHT_WORKER", def: "256", help: "worker calls (LeaseRuns without wait, heartbeats, completions) in flight; 0: no bound", parse: int("max-inflight-worker", 0, 1_000_000) },
+  { key: "maxInflightReads", flag: "max-inflight-reads", env: "ACTIONQUEUE_MAX_INFLIGHT_READS", def: "64", help: "Get/List calls and GetStats in flight; 0: no bound", parse: int("max-inflight-reads", 0, 1_000_000) },
+  { key: "maxQueuedCommands", flag: "max-queued-commands", env: "ACTIONQUEUE_MAX_QUEUED_COMMANDS", def: "2000", help: "engine commands waiting for their batch; more are refused with RESOURCE_EXHAUSTED (OVERLOADED); 0: no bound", parse: int("max-queued-commands", 0, 10_000_000) },
+  { key: "maxQueueDelayMs", flag: "max-queue-delay", env: "ACTIONQUEUE_MAX_QUEUE_DELAY", def: "0ms", help: "refuse new engine commands while the oldest waiting one has waited longer than this (0ms: off)", parse: duration("max-queue-delay") },
+  { key: "maxEventLoopUtilization", flag: "max-event-loop-utilization", env: "ACTIONQUEUE_MAX_EVENT_LOOP_UTILIZATION", def: "95", help: "percent of time the event loop may be busy; above it a growing share of API calls is refused with RESOURCE_EXHAUSTED (OVERLOADED); 0: off", parse: int("max-event-loop-utilization", 0, 100) },
   { key: "shutdownGraceMs", flag: "shutdown-grace", env: "ACTIONQUEUE_SHUTDOWN_GRACE", def: "10s", help: "on SIGTERM/SIGINT, how long in-flight calls may take before connections are closed", parse: duration("shutdown-grace") },
+  { key: "maxConnections", flag: "max-connections", env: "ACTIONQUEUE_MAX_CONNECTIONS", def: "10000", help: "open client connections; one more is accepted and closed at once", parse: int("max-connections", 1, 1_000_000) },
+  { key: "maxStreamsPerConnection", flag: "max-streams-per-connection", env: "ACTIONQUEUE_MAX_STREAMS_PER_CONNECTION", def: "256", help: "concurrent HTTP/2 streams (calls) per connection, advertised in SETTINGS; more are refused (REFUSED_STREAM)", parse: int("max-streams-per-connection", 1, 100_000) },
+  { key: "idleTimeoutMs", flag: "idle-timeout", env: "ACTIONQUEUE_IDLE_TIMEOUT", def: "120s", help: "a connection with no call in progress for this long is closed (HTTP/2 GOAWAY; HTTP/1.1 keep-alive)", parse: duration("idle-timeout") },
+  { key: "handshakeTimeoutMs", flag: "handshake-timeout", env: "ACTIONQUEUE_HANDSHAKE_TIMEOUT", def: "10s", help: "a new connection must complete its TLS handshake and first request headers (HTTP/1.1) or preface (HTTP/2) within this", parse: duration("handshake-timeout") },
+  { key: "stallTimeoutMs", flag: "stall-timeout", env: "ACTIONQUEUE_STALL_TIMEOUT", def: "30s", help: "a request body that makes no progress for this long while the server waits for it is reset", parse: duration("stall-timeout") },
 ];
 
 /** The --help text. */

@@ -95,6 +95,8 @@ async function main(): Promise<void> {
     purgeIntervalMs: Math.max(10, config.purgeIntervalMs),
     storageQuotaBytes: config.storageQuotaBytes,
     cronWindow: config.cronWindow,
+    maxQueuedCommands: config.maxQueuedCommands,
+    maxQueueDelayMs: config.maxQueueDelayMs,
     logger: log,
   });
   if (stoppedDuringStartUp()) return;

@@ -41,6 +41,11 @@ export interface Submission {
  */
 export interface CallOptions {
   readonly decoded?: readonly FieldViolation[];
+  /**
+   * The caller's signal (deadline, client gone): a command whose signal aborted before it
+   * started is not run, and the call rejects with the signal's reason.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** CallOptions of a batch call of items (completions, heartbeats). */

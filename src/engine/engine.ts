@@ -112,10 +112,10 @@ export class Engine {
         rebuild(core);
         this.#scheduler.arm();
       },
-    });
-    this.#scheduler = new Scheduler(core, (name, run) => this.#pipeline.exec(name, run));
+    }, { maxQueued: core.options.maxQueuedCommands, maxQueueDelayMs: core.options.maxQueueDelayMs });
+    this.#scheduler = new Scheduler(core, (name, run) => this.#pipeline.exec(name, run, { internal: true }));
     this.#polls = new LongPolls(core, {
-      lease: (req, gone) => this.#pipeline.exec("leaseRuns", (u) => (gone() ? { grants: [], pausedQueues: [] } : this.#leaseNow(u, req))),
+      lease: (req, gone) => this.#pipeline.exec("leaseRuns", (u) => (gone() ? { grants: [], pausedQueues: [] } : this.#leaseNow(u, req)), { internal: true }),
       unclaimed: (signal, r) => this.#unclaimed(signal, r),
     });
   }
@@ -140,7 +140,7 @@ export class Engine {
             core.log.error({ err: e, task_id: id }, "misfire handling failed");
           }
         }
-      });
+      }, { internal: true });
     }
     engine.#scheduler.start();
     if (core.options.autoTimers) {
@@ -182,6 +182,11 @@ export class Engine {
     return this.#core.hub.subscribers;
   }
 
+  /** The command queue: commands waiting to run, refused as overload, dropped (caller gone). */
+  get commandQueue(): { queued: number; refused: number; dropped: number } {
+    return { queued: this.#pipeline.queued, ...this.#pipeline.shedding };
+  }
+
   /** READY runs in the selection index. */
   get readyIndexed(): number {
     return this.#core.ready.size;
@@ -202,7 +207,7 @@ export class Engine {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.#pipeline.exec("submit", (u) => checked.map((c) => submitOne(this.#core, u, c)));
+    return this.#pipeline.exec("submit", (u) => checked.map((c) => submitOne(this.#core, u, c)), { signal: options.signal });
   }
 
   /** Submits one task; see submitTasks. */
@@ -288,11 +293,17 @@ export class Engine {
     if (!signal?.aborted || r.grants.length === 0) return r;
     for (const g of r.grants) {
       const error = "worker went away before receiving the run";
-      const back: Promise<unknown> = g.attempt
-        ? this.completeAttempts([{ runId: g.run.id, token: g.lease.token, attemptId: g.attempt.id, outcome: "SUSPENDED", output: EMPTY_BYTES, error }]).then((x) =>
-            x[0]?.ok ? this.resumeRun(g.run.id) : undefined,
-          )
-        : this.releaseLease(g.run.id, g.lease.token);
+      // One internal command (never refused as overload): a started attempt ends SUSPENDED
+      // (uncounted) and the run is resumed; a lease not started is released.
+      const back = this.#pipeline.exec(
+        "giveBack",
+        (u) => {
+          if (!g.attempt) return releaseLease(this.#core, u, g.run.id, g.lease.token);
+          completeOne(this.#core, u, { runId: g.run.id, token: g.lease.token, attemptId: g.attempt.id, outcome: "SUSPENDED", output: EMPTY_BYTES, error });
+          return resumeRun(this.#core, u, g.run.id);
+        },
+        { internal: true },
+      );
       back.catch((e: unknown) => this.#core.log.warn({ err: e, run_id: g.run.id }, "could not give back a run leased for a caller that went away"));
     }
     return { grants: [], pausedQueues: r.pausedQueues };
@@ -337,7 +348,7 @@ export class Engine {
       }
       if (v.length > 0) return Promise.reject(invalidArgument(v));
     }
-    return this.#pipeline.exec(name, (u) => perItem(u, items, (item) => check(item, ""), (item) => fn(u, item)));
+    return this.#pipeline.exec(name, (u) => perItem(u, items, (item) => check(item, ""), (item) => fn(u, item)), { signal: opts.signal });
   }
 
   /** Gives a LEASED run back (-> READY) without spending an attempt. */
@@ -425,7 +436,7 @@ export class Engine {
 
   /** Purges terminal runs, events and tasks past the retention; returns what was removed. */
   purge(): Promise<Purged> {
-    return this.#pipeline.exec("purge", (u) => purge(this.#core, u));
+    return this.#pipeline.exec("purge", (u) => purge(this.#core, u), { internal: true });
   }
 
   // ─── watches ───────────────────────────────────────────────────────────────────────
@@ -437,7 +448,7 @@ export class Engine {
   watch(
     filter: WatchFilter,
     fromRevision: number,
-    options: CallOptions & { maxBuffer?: number; progressIntervalMs?: number; signal?: AbortSignal } = {},
+    options: CallOptions & { maxBuffer?: number; progressIntervalMs?: number; maxBatch?: number; signal?: AbortSignal } = {},
   ): AsyncIterable<WatchItem> {
     const v: FieldViolation[] = [...(options.decoded ?? [])];
     [...(filter.queues ?? [])].forEach((q, i) => checkQueueName(v, `queues[${i}]`, q));
@@ -448,6 +459,7 @@ export class Engine {
       fromRevision,
       maxBuffer: options.maxBuffer ?? 10_000,
       progressIntervalMs,
+      ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
   }
@@ -476,6 +488,6 @@ export class Engine {
     const v: FieldViolation[] = [...(opts.decoded ?? [])];
     check(v);
     if (v.length > 0) return Promise.reject(invalidArgument(v));
-    return this.#pipeline.exec(name, run);
+    return this.#pipeline.exec(name, run, { signal: opts.signal });
   }
 }

@@ -38,6 +38,17 @@ export interface EngineOptions {
   readonly maxDuePerTick?: number;
   /** Interval of retention purges with autoTimers. Default 60 s. */
   readonly purgeIntervalMs?: number;
+  /**
+   * Commands waiting to run (not yet in a batch) at most; a command past it is refused at once
+   * with OVERLOADED. The engine's own commands (timers, long-poll wake-ups, purges) are never
+   * refused. 0: unbounded. Default 2,000 (two full batches).
+   */
+  readonly maxQueuedCommands?: number;
+  /**
+   * A new command is refused with OVERLOADED while the oldest waiting command has waited
+   * longer than this (a standing queue: the engine is behind). 0: off. Default 0.
+   */
+  readonly maxQueueDelayMs?: number;
   readonly logger?: EngineLogger;
 }
 
@@ -58,12 +69,17 @@ export interface ResolvedOptions {
   readonly maxBatch: number;
   readonly maxDuePerTick: number;
   readonly purgeIntervalMs: number;
+  readonly maxQueuedCommands: number;
+  readonly maxQueueDelayMs: number;
   readonly logger: EngineLogger;
 }
 
 const silent: EngineLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 const DAY_MS = 86_400_000;
+
+/** Default bound of the engine's command queue (see EngineOptions.maxQueuedCommands). */
+export const DEFAULT_MAX_QUEUED_COMMANDS = 2_000;
 
 /** Applies the defaults. */
 export function resolveOptions(o: EngineOptions): ResolvedOptions {
@@ -83,6 +99,8 @@ export function resolveOptions(o: EngineOptions): ResolvedOptions {
     maxBatch: o.maxBatch ?? 1_000,
     maxDuePerTick: o.maxDuePerTick ?? 500,
     purgeIntervalMs: o.purgeIntervalMs ?? 60_000,
+    maxQueuedCommands: Math.max(0, o.maxQueuedCommands ?? DEFAULT_MAX_QUEUED_COMMANDS),
+    maxQueueDelayMs: Math.max(0, o.maxQueueDelayMs ?? 0),
     logger: o.logger ?? silent,
   };
 }

@@ -20,13 +20,22 @@
  *    grpc-js decodes with `decodeURI`, which leaves exactly those escapes in place (clients
  *    saw "lease_token%3A is required"). Escaping only what the spec requires — '%' and bytes
  *    outside 0x20-0x7E — reads correctly in grpc-js, connect-es and grpcio alike.
+ * 4. An unknown path answers UNIMPLEMENTED in `grpc-status` over gRPC and gRPC-Web (connect-node
+ *    leaves that to the adapter, which answered a bare 404), and 404 with a Connect error body
+ *    otherwise.
+ * 5. A call whose deadline is already over (`grpc-timeout: 0m`, `1n`, `connect-timeout-ms: 0`)
+ *    fails DEADLINE_EXCEEDED in the request gate, before its body is read or any work done.
+ * 6. A request body that makes no progress for `stallTimeoutMs` while the handler waits on it
+ *    is reset (HTTP/2 RST_STREAM CANCEL; HTTP/1.1 the connection).
+ * 7. Shutdown aborts calls from a registry, not through one shared AbortSignal that every call
+ *    would add a listener to (MaxListenersExceededWarning past ten concurrent calls).
  */
 import type http from "node:http";
 import http2 from "node:http2";
 import type net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
-import { Code, type ConnectRouter, type ConnectRouterOptions, createConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type ConnectRouterOptions, createConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
@@ -34,6 +43,7 @@ import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import type { EngineLogger } from "../engine/engine.js";
 import { ERROR_DOMAIN } from "./errors.js";
 import { classify, contextValuesWithSlot, recordThrownError, type ThrownErrorSlot } from "./protocol-errors.js";
+import { attachStreamReset } from "./watch-stream.js";
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -337,24 +347,134 @@ async function* bodyKeptOpen(req: http.IncomingMessage): AsyncGenerator<Uint8Arr
   yield* req.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Uint8Array>;
 }
 
+/**
+ * A request body that must make progress: while the handler waits for the next chunk, at
+ * most `stallMs` may pass; then `stall()` resets the request (HTTP/2: RST_STREAM CANCEL;
+ * HTTP/1.1: the connection) and the wait ends with DEADLINE_EXCEEDED. Time the handler
+ * spends not reading (backpressure, work) does not count: only waiting on the client.
+ */
+export async function* bodyWithStallTimeout(body: AsyncIterable<Uint8Array>, stallMs: number, stall: () => void): AsyncGenerator<Uint8Array> {
+  const it = body[Symbol.asyncIterator]();
+  let timer: NodeJS.Timeout | undefined;
+  let stuck = false;
+  try {
+    for (;;) {
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          stuck = true;
+          stall();
+          reject(new ConnectError(`the request body made no progress for ${stallMs} ms`, Code.DeadlineExceeded));
+        }, stallMs);
+        timer.unref();
+      });
+      stalled.catch(() => undefined);
+      const next = await Promise.race([it.next(), stalled]);
+      clearTimeout(timer);
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    clearTimeout(timer);
+    // After a stall the inner read may still be pending: a generator's return() would wait
+    // for it, so it is not awaited then (the reset request ends it).
+    if (stuck) it.return?.().catch(() => undefined);
+    else await it.return?.();
+  }
+}
+
+/**
+ * The answer to a path no handler serves. gRPC and gRPC-Web clients read the status from
+ * `grpc-status` (a trailers-only response, HTTP 200): UNIMPLEMENTED. Connect and plain HTTP
+ * get 404 — the Connect protocol's answer for an unknown procedure — with a Connect JSON
+ * error body ({code: "unimplemented"}).
+ */
+function answerUnknownPath(path: string, contentType: string, res: NodeResponse): void {
+  const ct = contentType.toLowerCase();
+  const message = `unknown method ${path}`;
+  if (ct.startsWith("application/grpc")) {
+    const web = ct.startsWith("application/grpc-web");
+    res.writeHead(200, {
+      "content-type": web ? (ct.startsWith("application/grpc-web-text") ? "application/grpc-web-text+proto" : "application/grpc-web+proto") : "application/grpc+proto",
+      "grpc-status": String(Code.Unimplemented),
+      "grpc-message": encodeGrpcMessage(message),
+    });
+    res.end();
+    return;
+  }
+  const body = JSON.stringify({ code: "unimplemented", message });
+  res.writeHead(404, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) });
+  res.end(body);
+}
+
+/**
+ * Calls in progress, aborted one by one at shutdown. Handing connect-node one shared shutdown
+ * signal instead makes every call add an "abort" listener to it for its whole life (removed
+ * only when the call ends), so a few hundred concurrent calls trip Node's
+ * MaxListenersExceededWarning and each removal scans the whole listener list.
+ */
+type AbortableContext = HandlerContext & { abort(reason?: unknown): void };
+
+class InFlightCalls {
+  private readonly calls = new Set<AbortableContext>();
+  private reason: unknown = undefined;
+  private stopped = false;
+
+  add(context: AbortableContext): void {
+    if (this.stopped) {
+      context.abort(this.reason);
+      return;
+    }
+    if (context.signal.aborted) return;
+    this.calls.add(context);
+    context.signal.addEventListener("abort", () => this.calls.delete(context), { once: true });
+  }
+
+  abortAll(reason: unknown): void {
+    this.stopped = true;
+    this.reason = reason;
+    for (const c of [...this.calls]) c.abort(reason);
+    this.calls.clear();
+  }
+}
+
+/**
+ * Refuses a call whose deadline has already passed (`grpc-timeout: 0m` or `1n`,
+ * `connect-timeout-ms: 0`), before its body is read or any work is done. connect-node only
+ * aborts such a call's signal, which a handler that does not watch it ignores.
+ */
+function refuseExpired(context: HandlerContext): void {
+  const left = context.timeoutMs();
+  if (left !== undefined && left <= 0) throw new ConnectError("the deadline expired before the call started", Code.DeadlineExceeded);
+  if (context.signal.aborted) {
+    const reason: unknown = context.signal.reason;
+    if (reason instanceof ConnectError && reason.code === Code.DeadlineExceeded) throw reason;
+  }
+}
+
 /** Options of the adapter: Connect router options plus the routes and a logger. */
 export interface AdapterOptions extends Partial<ConnectRouterOptions> {
   readonly routes: (router: ConnectRouter) => void;
   readonly readMaxBytes: number;
   readonly log: EngineLogger;
+  /** A request body the handler waits on that makes no progress for this long is reset. */
+  readonly stallTimeoutMs?: number;
 }
 
 /** A Node request handler (http and http2) over the Connect router. */
 export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: NodeResponse) => void {
   const gate = options.requestGate;
+  const { shutdownSignal, ...routerOptions } = options;
+  const inFlight = new InFlightCalls();
+  shutdownSignal?.addEventListener("abort", () => inFlight.abortAll(shutdownSignal.reason), { once: true });
   const router = createConnectRouter({
-    ...options,
-    requestGate: gate
-      ? async (context) => {
-          recordThrownError(context);
-          await gate(context);
-        }
-      : recordThrownError,
+    ...routerOptions,
+    requestGate: async (context) => {
+      recordThrownError(context);
+      refuseExpired(context);
+      // connect-node's handler context has abort() (not in its public type).
+      inFlight.add(context as AbortableContext);
+      if (gate) await gate(context);
+    },
   });
   options.routes(router);
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
@@ -381,15 +501,28 @@ export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: No
       });
     }
     if (!handler) {
-      res.writeHead(404);
-      res.end();
+      answerUnknownPath(path, String(req.headers["content-type"] ?? ""), res);
       return;
     }
     const contentType = String(req.headers["content-type"] ?? "");
     const { values, slot } = contextValuesWithSlot();
+    // Lets a WatchRuns stream whose client stopped reading be reset (see watch-stream.ts).
+    attachStreamReset(values, req, res);
     const fromNode = universalRequestFromNodeRequest(req, res as never, undefined, values);
     // HTTP/1.1: a body the handler stops reading early stays open for the lingering close.
-    const uReq = "stream" in req ? fromNode : { ...fromNode, body: bodyKeptOpen(req) };
+    const body = "stream" in req ? fromNode.body : bodyKeptOpen(req);
+    const stallMs = options.stallTimeoutMs;
+    const uReq = {
+      ...fromNode,
+      body:
+        stallMs !== undefined && stallMs > 0 && !req.complete
+          ? bodyWithStallTimeout(body as AsyncIterable<Uint8Array>, stallMs, () => {
+              if ("stream" in req) {
+                if (!req.stream.closed) req.stream.close(http2.constants.NGHTTP2_CANCEL);
+              } else req.socket.destroy();
+            })
+          : body,
+    };
     handler(uReq)
       .then((uRes) => withErrorDetails(contentType, uRes, { maxMessageBytes: options.readMaxBytes, thrown: slot }))
       .then((uRes) => {

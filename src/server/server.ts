@@ -22,6 +22,8 @@ import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { nodeAdapter } from "./adapter.js";
+import { ConnectionTracker, http2Options } from "./connections.js";
+import { Admission, admissionInterceptor, shedAtTheDoor } from "./admission.js";
 import type { ServiceContext } from "./context.js";
 import { toConnectError } from "./errors.js";
 import { HealthState, healthService } from "./health.js";
@@ -119,43 +121,68 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
     router.service(ReflectionV1, reflectionV1(all));
     router.service(ReflectionV1alpha, reflectionV1alpha(all));
   };
-  const handler = nodeAdapter({
+  const admission = new Admission({ write: config.maxInflightWrites, worker: config.maxInflightWorker, read: config.maxInflightReads }, { maxUtilization: config.maxEventLoopUtilization / 100 });
+  const handler = shedAtTheDoor(admission, nodeAdapter({
     routes,
     log,
+    stallTimeoutMs: config.stallTimeoutMs,
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
-    interceptors: [errorInterceptor(log)],
+    interceptors: [errorInterceptor(log), admissionInterceptor()],
+    requestGate: admission.gate,
     shutdownSignal: shutdown.signal,
     requireConnectProtocolHeader: false,
     acceptCompression: [compressionGzip, compressionBrotli],
     // proto3 JSON: unknown fields are an error, not silently dropped.
     jsonOptions: { ignoreUnknownFields: false },
-  });
+  }));
 
   const sessions = new Set<http2.ServerHttp2Session>();
   const sockets = new Set<net.Socket>();
   let listener: net.Server;
   let http1: http.Server | null = null;
+  // Connection cap, handshake / idle timeouts, rapid-reset detection, bounded close (see
+  // connections.ts for every HTTP/2 setting and limit and why).
+  const tracker = new ConnectionTracker(config, log);
+  const h2Options = http2Options(config);
+  const onSession = (s: http2.ServerHttp2Session) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+    tracker.session(s);
+  };
+  const onRequest = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => {
+    if (req.httpVersionMajor === 1) tracker.request(req as http.IncomingMessage, res as http.ServerResponse);
+  };
   if (config.tlsCert && config.tlsKey) {
-    const secure = http2.createSecureServer({ cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey), allowHTTP1: true }, handler);
-    secure.on("session", (s) => {
-      sessions.add(s);
-      s.once("close", () => sessions.delete(s));
-    });
+    const secure = http2.createSecureServer(
+      { ...h2Options, cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey), allowHTTP1: true, handshakeTimeout: config.handshakeTimeoutMs },
+      handler,
+    );
+    secure.on("session", onSession);
+    secure.on("request", onRequest);
+    secure.on("connection", (socket: net.Socket) => tracker.accept(socket));
     listener = secure;
   } else {
-    const h2 = http2.createServer({}, handler);
-    h2.on("session", (s) => {
-      sessions.add(s);
-      s.once("close", () => sessions.delete(s));
-    });
-    const h1 = http.createServer(handler);
-    h1.keepAliveTimeout = 5_000;
+    const h2 = http2.createServer(h2Options, handler);
+    h2.on("session", onSession);
+    const h1 = http.createServer(
+      {
+        // Idle keep-alive connections close after the idle timeout; a request's headers must
+        // arrive within the handshake timeout (checked every connectionsCheckingInterval).
+        keepAliveTimeout: config.idleTimeoutMs,
+        headersTimeout: config.handshakeTimeoutMs,
+        requestTimeout: Math.max(300_000, config.handshakeTimeoutMs),
+        connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(config.handshakeTimeoutMs / 4))),
+      },
+      handler,
+    );
+    h1.on("request", onRequest);
     http1 = h1;
     // Decide per connection from its first bytes: the HTTP/2 preface starts with "PRI", no
     // HTTP/1.1 method does. The bytes are read in paused mode and put back with unshift, so
     // the chosen server sees the connection from its first byte.
     listener = net.createServer((socket) => {
+      if (!tracker.accept(socket)) return;
       let head = Buffer.alloc(0);
       const onReadable = () => {
         const chunk = socket.read() as Buffer | null;
@@ -200,6 +227,7 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
         // Engine first: refuses new commands (UNAVAILABLE), ends watches and long polls, and
         // finishes the commits in flight before closing LMDB.
         await engine.close();
+        tracker.closeAll(graceMs);
         shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
         // HTTP/2: GOAWAY, then the session closes when its streams are done.
         for (const s of sessions) s.close();

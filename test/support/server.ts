@@ -40,6 +40,8 @@ export interface StartOptions {
   readonly keepData?: boolean;
   readonly args?: readonly string[];
   readonly env?: Record<string, string>;
+  /** Run the server under `ulimit -n <n>` (spawned through bash; `child.pid` is still the server's). */
+  readonly maxOpenFiles?: number;
 }
 
 /**
@@ -48,11 +50,11 @@ export interface StartOptions {
  */
 export async function startServer(opts: StartOptions = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? tempDir("aq-server-");
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", join(ROOT, "src/main.ts"), "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-level", "info", ...(opts.args ?? [])],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } },
-  );
+  const argv = ["--import", "tsx", join(ROOT, "src/main.ts"), "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-level", "info", ...(opts.args ?? [])];
+  const child =
+    opts.maxOpenFiles === undefined
+      ? spawn(process.execPath, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } })
+      : spawn("bash", ["-c", `ulimit -n ${opts.maxOpenFiles} && exec "$0" "$@"`, process.execPath, ...argv], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
   const logs: string[] = [];
   let stderr = "";
   child.stderr?.on("data", (d) => {

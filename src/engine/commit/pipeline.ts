@@ -8,6 +8,14 @@
  * A command that throws is undone through its journal and fails alone. A commit that fails
  * fails the whole batch, and the engine rebuilds memory from disk before the next one
  * (fail-stop and recover), so memory never serves a state that was not committed.
+ *
+ * Load shedding (docs/operations.md, "Load shedding"): the queue of commands not yet run is
+ * bounded. Past `maxQueued` commands, or while the oldest queued command has waited longer
+ * than `maxQueueDelayMs`, a new command is refused at once with OVERLOADED instead of joining
+ * a queue it would only time out in; the engine's own commands (timers, long-poll wake-ups,
+ * purges) are never refused. A queued command whose caller's signal aborted (deadline passed,
+ * client gone) before its batch starts is dropped, rejected with the signal's reason, and
+ * never runs.
  */
 import type { EngineLogger } from "../api.js";
 import { EngineError } from "../errors.js";
@@ -20,6 +28,25 @@ interface Command {
   readonly run: (u: Unit) => unknown;
   readonly resolve: (v: unknown) => void;
   readonly reject: (e: unknown) => void;
+  readonly signal: AbortSignal | undefined;
+  /** performance.now() when queued. */
+  readonly queuedAt: number;
+}
+
+/** How a command is queued. */
+export interface ExecOptions {
+  /** The caller's signal: once aborted, the command is dropped if it has not started. */
+  readonly signal?: AbortSignal | undefined;
+  /** The engine's own work (timers, long-poll wake-ups, purges): never refused as overload. */
+  readonly internal?: boolean;
+}
+
+/** The bounds of the queue of commands not yet run. */
+export interface QueueBounds {
+  /** Most commands waiting to run; more are refused with OVERLOADED. 0: unbounded. */
+  readonly maxQueued: number;
+  /** A new command is refused while the oldest waiting one has waited longer. 0: off. */
+  readonly maxQueueDelayMs: number;
 }
 
 /** What a committed batch changed, for the engine to publish. */
@@ -47,29 +74,76 @@ export class Pipeline {
   readonly #log: EngineLogger;
   readonly #maxBatch: number;
   readonly #hooks: PipelineHooks;
+  readonly #bounds: QueueBounds;
   readonly #pending: Command[] = [];
+  #shed = 0;
+  #dropped = 0;
   #draining = false;
   #drained: Promise<void> = Promise.resolve();
   #closing = false;
   #closed = false;
 
-  constructor(store: Store, log: EngineLogger, maxBatch: number, hooks: PipelineHooks) {
+  constructor(store: Store, log: EngineLogger, maxBatch: number, hooks: PipelineHooks, bounds: QueueBounds = { maxQueued: 0, maxQueueDelayMs: 0 }) {
     this.#store = store;
     this.#log = log;
     this.#maxBatch = maxBatch;
     this.#hooks = hooks;
+    this.#bounds = bounds;
   }
 
-  /** Queues a command; resolves with its result once its batch is durable. */
-  exec<T>(name: string, run: (u: Unit) => T): Promise<T> {
+  /** Commands waiting to run (not counting the batch in flight). */
+  get queued(): number {
+    return this.#pending.length;
+  }
+
+  /** Commands refused as overload, and dropped because their caller's signal aborted, so far. */
+  get shedding(): { refused: number; dropped: number } {
+    return { refused: this.#shed, dropped: this.#dropped };
+  }
+
+  /**
+   * Queues a command; resolves with its result once its batch is durable. Rejects at once with
+   * OVERLOADED past the queue bounds (unless `internal`), and with the signal's reason when the
+   * caller's signal aborted before the command started.
+   */
+  exec<T>(name: string, run: (u: Unit) => T, opts: ExecOptions = {}): Promise<T> {
     if (this.#closing || this.#closed) return Promise.reject(new EngineError("SHUTTING_DOWN", "the engine is shutting down"));
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const now = performance.now();
+    if (!opts.internal) {
+      const refusal = this.#overloaded(now);
+      if (refusal) {
+        this.#shed++;
+        return Promise.reject(refusal);
+      }
+    }
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ name, run, resolve: resolve as (v: unknown) => void, reject });
+      this.#pending.push({ name, run, resolve: resolve as (v: unknown) => void, reject, signal, queuedAt: now });
       if (!this.#draining) {
         this.#draining = true;
         this.#drained = this.#drain();
       }
     });
+  }
+
+  /** OVERLOADED when a new command would pass a queue bound; null when it may queue. */
+  #overloaded(now: number): EngineError | null {
+    const { maxQueued, maxQueueDelayMs } = this.#bounds;
+    const queued = this.#pending.length;
+    if (maxQueued > 0 && queued >= maxQueued) {
+      return new EngineError("OVERLOADED", `the engine has ${queued} commands waiting (limit ${maxQueued}); retry with backoff`, {
+        metadata: { limit: "max_queued_commands", queued: String(queued), max: String(maxQueued) },
+      });
+    }
+    const oldest = this.#pending[0];
+    if (maxQueueDelayMs > 0 && oldest && now - oldest.queuedAt > maxQueueDelayMs) {
+      const waited = Math.round(now - oldest.queuedAt);
+      return new EngineError("OVERLOADED", `the oldest waiting command has waited ${waited} ms (limit ${maxQueueDelayMs} ms); retry with backoff`, {
+        metadata: { limit: "max_queue_delay", waited_ms: String(waited), max_ms: String(maxQueueDelayMs) },
+      });
+    }
+    return null;
   }
 
   /** Refuses new commands and waits for the queued ones to be committed. */
@@ -90,8 +164,14 @@ export class Pipeline {
   async #runBatch(batch: Command[]): Promise<void> {
     const overlay = new Overlay(this.#store.reader);
     const done: Array<{ cmd: Command; unit: Unit; value: unknown }> = [];
-    const failed: Array<{ cmd: Command; error: EngineError }> = [];
+    const failed: Array<{ cmd: Command; error: unknown }> = [];
     for (const cmd of batch) {
+      // Nobody waits for the answer any more (deadline passed, client gone): do not run it.
+      if (cmd.signal?.aborted) {
+        this.#dropped++;
+        failed.push({ cmd, error: abortReason(cmd.signal) });
+        continue;
+      }
       const unit = new Unit(overlay, this.#hooks.now());
       try {
         done.push({ cmd, unit, value: cmd.run(unit) });
@@ -136,4 +216,10 @@ export class Pipeline {
     this.#log.error({ err: e, command: name }, "command failed unexpectedly");
     return new EngineError("INTERNAL", `${name} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
+}
+
+/** Why a signal aborted, as an Error (a bare abort() gives a DOMException AbortError). */
+function abortReason(signal: AbortSignal): unknown {
+  const reason: unknown = signal.reason;
+  return reason ?? new DOMException("the caller aborted", "AbortError");
 }

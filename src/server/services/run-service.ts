@@ -1,16 +1,15 @@
 /** actionqueue.v1.RunService: decode, one engine call, encode. */
-import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { asRunId } from "../../domain/ids.js";
 import type { RunState } from "../../domain/state.js";
-import { EngineError } from "../../engine/errors.js";
-import { type RunService, WatchProgressSchema, WatchRunsResponseSchema } from "../../gen/actionqueue/v1/run_service_pb.js";
+import type { RunService } from "../../gen/actionqueue/v1/run_service_pb.js";
 import type { ServiceContext } from "../context.js";
 import { pbToState } from "../convert/enums.js";
-import { attemptToPb, eventToPb, runToPb } from "../convert/views.js";
+import { attemptToPb, runToPb } from "../convert/views.js";
 import { Violations, optionalRunId, optionalTaskId, runIdOf } from "../convert/wire.js";
 import { badRequest } from "../errors.js";
 import { decodeToken, encodeToken, filterPrint } from "../paging.js";
+import { WatchEncoder, WatchStreams, binaryCodec } from "../watch-stream.js";
 
 function statesOf(states: readonly number[], v: Violations): Set<RunState> {
   const out = new Set<RunState>();
@@ -21,8 +20,21 @@ function statesOf(states: readonly number[], v: Violations): Set<RunState> {
   return out;
 }
 
+/** Largest WatchRunsRequest.max_events_per_message. */
+const MAX_EVENTS_PER_MESSAGE = 1_000;
+
 export function runService(c: ServiceContext): ServiceImpl<typeof RunService> {
   const { engine } = c;
+  const watches = new WatchStreams(
+    {
+      maxWatches: c.config.maxWatches,
+      stallTimeoutMs: c.config.watchStallTimeoutMs,
+      onStall: (info) => c.log.info({ last_revision: info.lastRevision, stall_timeout_ms: info.stallTimeoutMs }, "watch stream not read for the stall timeout: reset (RESOURCE_EXHAUSTED)"),
+    },
+    c.gauges,
+  );
+  // JSON is larger than binary: a batch's binary size stays at a quarter of the message limit.
+  const encoder = new WatchEncoder(Math.floor(c.config.maxMessageBytes / 4));
   /** A run id that must decode before anything else can happen. */
   const idOf = (raw: string) => {
     const v = new Violations();
@@ -92,28 +104,23 @@ export function runService(c: ServiceContext): ServiceImpl<typeof RunService> {
       const runId = optionalRunId(req.runId, "run_id", v);
       const states = statesOf(req.states, v);
       if (req.startRevision > BigInt(Number.MAX_SAFE_INTEGER)) v.add("start_revision", "is out of range");
+      if (req.maxEventsPerMessage < 0 || req.maxEventsPerMessage > MAX_EVENTS_PER_MESSAGE) v.add("max_events_per_message", `must be 0 to ${MAX_EVENTS_PER_MESSAGE}`);
+      // The slot's signal ends the engine subscription however the stream ends (see watch-stream.ts).
+      const slot = watches.slot(ctx);
       // Validates the request; the subscription starts only when the stream is read.
       const stream = engine.watch(
         { queues: new Set(req.queues), ...(taskId ? { taskId } : {}), ...(runId ? { runId } : {}), states },
         Number(req.startRevision),
-        { maxBuffer: c.config.watchBufferEvents, progressIntervalMs: req.progressIntervalMs, signal: ctx.signal, decoded: v.list },
+        {
+          maxBuffer: c.config.watchBufferEvents,
+          progressIntervalMs: req.progressIntervalMs,
+          maxBatch: Math.max(1, req.maxEventsPerMessage),
+          signal: slot.signal,
+          decoded: v.list,
+        },
       );
-      if (c.gauges.watches >= c.config.maxWatches) {
-        throw new EngineError("OVERLOADED", `too many watch streams (limit ${c.config.maxWatches})`, { metadata: { limit: String(c.config.maxWatches) } });
-      }
-      c.gauges.watches++;
-      try {
-        for await (const item of stream) {
-          yield create(WatchRunsResponseSchema, {
-            kind:
-              item.kind === "event"
-                ? { case: "event", value: eventToPb(item.event) }
-                : { case: "progress", value: create(WatchProgressSchema, { revision: BigInt(item.revision) }) },
-          });
-        }
-      } finally {
-        c.gauges.watches--;
-      }
+      slot.acquire();
+      yield* slot.serve(stream, encoder.forStream(binaryCodec(ctx)));
     },
   };
 }

@@ -25,17 +25,17 @@ function reply(r: SubmitResult): SubmitTaskResponse {
 export function taskService(c: ServiceContext): ServiceImpl<typeof TaskService> {
   const { engine } = c;
   return {
-    async submitTask(req) {
+    async submitTask(req, ctx) {
       const v = new Violations();
       const item = submissionOf(req, "", v);
-      const [r] = await engine.submitTasks([item], { batch: false, decoded: v.list });
+      const [r] = await engine.submitTasks([item], { batch: false, decoded: v.list, signal: ctx.signal });
       return reply(r as SubmitResult);
     },
 
-    async batchSubmitTasks(req) {
+    async batchSubmitTasks(req, ctx) {
       const v = new Violations();
       const items = req.tasks.map((t, i) => submissionOf(t, `tasks[${i}].`, v));
-      const results = await engine.submitTasks(items, { batch: true, decoded: v.list });
+      const results = await engine.submitTasks(items, { batch: true, decoded: v.list, signal: ctx.signal });
       return { results: results.map(reply) };
     },
 

@@ -145,4 +145,154 @@ describe("watch subscriptions", () => {
     await engine.close();
     await expect(next).rejects.toMatchObject({ reason: "SHUTTING_DOWN" });
   });
+
+  describe("releases every per-subscriber resource however the subscription ends", () => {
+    /** A consumer that took one item and is now suspended at the generator's yield. */
+    async function suspendedAfterOne(engine: Engine, opts: { signal?: AbortSignal; maxBuffer?: number; progressIntervalMs?: number } = {}) {
+      const it = engine.watch({}, 0, opts)[Symbol.asyncIterator]();
+      const first = it.next(); // subscribes
+      await engine.submitTask({ taskId: null, spec: spec() });
+      expect((await first).done).toBe(false);
+      return it;
+    }
+
+    it("on abort while the consumer is suspended at a yield it never resumes (no finally needed)", async () => {
+      t = await openTestEngine();
+      const { engine } = t;
+      const ac = new AbortController();
+      const it = await suspendedAfterOne(engine, { signal: ac.signal, progressIntervalMs: 100 });
+      await workload(engine, 3); // buffered for the suspended consumer
+      expect(engine.watchers).toBe(1);
+      ac.abort();
+      // Released at once, before (and whether or not) the generator is resumed.
+      expect(engine.watchers).toBe(0);
+      await workload(engine, 3); // nothing more is buffered for it
+      expect(engine.watchers).toBe(0);
+      // Resumed later, it ends without delivering what was buffered before the abort.
+      expect(await it.next()).toEqual({ done: true, value: undefined });
+    });
+
+    it("on return() and on a consumer's break", async () => {
+      t = await openTestEngine();
+      const { engine } = t;
+      const it = await suspendedAfterOne(engine, { progressIntervalMs: 100 });
+      expect(engine.watchers).toBe(1);
+      await it.return?.(undefined);
+      expect(engine.watchers).toBe(0);
+      const stream = engine.watch({}, 1);
+      await collect(stream, () => true); // break after the first event
+      expect(engine.watchers).toBe(0);
+    });
+
+    it("on a full buffer at once, before the consumer reads on (which then gets WATCH_TOO_SLOW)", async () => {
+      t = await openTestEngine();
+      const { engine } = t;
+      const it = await suspendedAfterOne(engine, { maxBuffer: 5 });
+      await workload(engine, 5);
+      expect(engine.watchers).toBe(0);
+      await expect(it.next()).rejects.toMatchObject({ reason: "WATCH_TOO_SLOW" });
+    });
+
+    it("when the signal was aborted before the stream was first read (never subscribes)", async () => {
+      t = await openTestEngine();
+      const { engine } = t;
+      const ac = new AbortController();
+      const it = engine.watch({}, 0, { signal: ac.signal })[Symbol.asyncIterator]();
+      ac.abort();
+      expect(await it.next()).toEqual({ done: true, value: undefined });
+      expect(engine.watchers).toBe(0);
+    });
+
+    it("when the engine closes, even for a consumer suspended at a yield", async () => {
+      t = await openTestEngine();
+      const { engine } = t;
+      const it = await suspendedAfterOne(engine, { progressIntervalMs: 100 });
+      expect(engine.watchers).toBe(1);
+      await engine.close();
+      expect(engine.watchers).toBe(0);
+      await expect(it.next()).rejects.toMatchObject({ reason: "SHUTTING_DOWN" });
+    });
+
+    it("many subscribers share one item per event and each still gets every event once", async () => {
+      t = await openTestEngine();
+      const { engine } = t;
+      const its = Array.from({ length: 20 }, () => engine.watch({}, 0)[Symbol.asyncIterator]());
+      const firsts = its.map((it) => it.next());
+      await workload(engine, 5);
+      const head = engine.revision;
+      const got = await Promise.all(
+        its.map(async (it, i) => {
+          const items: WatchItem[] = [(await firsts[i])?.value as WatchItem];
+          while ((items.at(-1) as WatchItem & { kind: "event" }).event.revision < head) items.push((await it.next()).value as WatchItem);
+          await it.return?.(undefined);
+          return items;
+        }),
+      );
+      const revisions = (got[0] ?? []).map((x) => (x as WatchItem & { kind: "event" }).event.revision);
+      expect(revisions).toEqual(Array.from({ length: revisions.length }, (_, i) => (revisions[0] as number) + i));
+      for (const items of got) {
+        expect(items.map((x) => (x as WatchItem & { kind: "event" }).event.revision)).toEqual(revisions);
+        // The same item objects: built once per event, not per subscriber.
+        expect(items[items.length - 1]).toBe((got[0] ?? [])[items.length - 1]);
+      }
+      expect(engine.watchers).toBe(0);
+    });
+  });
+
+  describe("batches (maxBatch)", () => {
+    /** Reads items until the head revision; returns the items. */
+    async function readToHead(it: AsyncIterator<WatchItem>, head: number): Promise<WatchItem[]> {
+      const items: WatchItem[] = [];
+      let last = 0;
+      while (last < head) {
+        const n = await it.next();
+        if (n.done) break;
+        items.push(n.value);
+        if (n.value.kind === "event") last = n.value.event.revision;
+        else if (n.value.kind === "events") last = (n.value.events.at(-1) as EventRecord).revision;
+      }
+      await it.return?.(undefined);
+      return items;
+    }
+    const revisionsOf = (items: WatchItem[]) => items.flatMap((x) => (x.kind === "event" ? [x.event.revision] : x.kind === "events" ? x.events.map((e) => e.revision) : []));
+
+    it("groups waiting events (history and a live backlog) into items of at most maxBatch, every event once, in order", async () => {
+      t = await openTestEngine();
+      const { engine } = t;
+      await workload(engine, 10); // history
+      const it = engine.watch({}, 1, { maxBatch: 7 })[Symbol.asyncIterator]();
+      const first = await it.next();
+      await workload(engine, 10); // a live backlog while the consumer is away
+      const head = engine.revision;
+      const items = [first.value as WatchItem, ...(await readToHead(it, head))];
+      expect(revisionsOf(items)).toEqual(Array.from({ length: head }, (_, i) => i + 1));
+      const sizes = items.map((x) => (x.kind === "events" ? x.events.length : 1));
+      expect(Math.max(...sizes)).toBe(7);
+      expect(items.every((x) => x.kind !== "events" || (x.events.length >= 2 && x.events.length <= 7))).toBe(true);
+      expect(engine.watchers).toBe(0);
+    });
+
+    it("never batches by default or with maxBatch 1", async () => {
+      t = await openTestEngine();
+      const { engine } = t;
+      await workload(engine, 5);
+      for (const opts of [{}, { maxBatch: 1 }]) {
+        const it = engine.watch({}, 1, opts)[Symbol.asyncIterator]();
+        const first = await it.next();
+        await workload(engine, 3);
+        const items = [first.value as WatchItem, ...(await readToHead(it, engine.revision))];
+        expect(items.every((x) => x.kind === "event")).toBe(true);
+        expect(revisionsOf(items)).toEqual(Array.from({ length: engine.revision }, (_, i) => i + 1));
+      }
+    });
+
+    it("applies the filter inside batches", async () => {
+      t = await openTestEngine();
+      const { engine } = t;
+      for (let i = 0; i < 10; i++) await engine.submitTask({ taskId: null, spec: spec({ queue: i % 2 === 0 ? "a" : "b" }) });
+      const items = await readToHead(engine.watch({ queues: new Set(["b"]) }, 1, { maxBatch: 100 })[Symbol.asyncIterator](), engine.revision);
+      const events = items.flatMap((x) => (x.kind === "events" ? [...x.events] : x.kind === "event" ? [x.event] : []));
+      expect(events.map((e) => e.queue)).toEqual(Array.from({ length: 5 }, () => "b"));
+    });
+  });
 });

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file actionqueue/v1/run_service.proto.
  */
 export const file_actionqueue_v1_run_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBhY3Rpb25xdWV1ZS92MS9ydW5fc2VydmljZS5wcm90bxIOYWN0aW9ucXVldWUudjEiHwoNR2V0UnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiXQoOR2V0UnVuUmVzcG9uc2USIAoDcnVuGAEgASgLMhMuYWN0aW9ucXVldWUudjEuUnVuEikKCGF0dGVtcHRzGAIgAygLMhcuYWN0aW9ucXVldWUudjEuQXR0ZW1wdCKCAQoPTGlzdFJ1bnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSKAoGc3RhdGVzGAMgAygOMhguYWN0aW9ucXVldWUudjEuUnVuU3RhdGUSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiTgoQTGlzdFJ1bnNSZXNwb25zZRIhCgRydW5zGAEgAygLMhMuYWN0aW9ucXVldWUudjEuUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJMChNMaXN0QXR0ZW1wdHNSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJaChRMaXN0QXR0ZW1wdHNSZXNwb25zZRIpCghhdHRlbXB0cxgBIAMoCzIXLmFjdGlvbnF1ZXVlLnYxLkF0dGVtcHQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiIKEENhbmNlbFJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJIjUKEUNhbmNlbFJ1blJlc3BvbnNlEiAKA3J1bhgBIAEoCzITLmFjdGlvbnF1ZXVlLnYxLlJ1biIzChFTdXNwZW5kUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSDgoGcmVhc29uGAIgASgJIjYKElN1c3BlbmRSdW5SZXNwb25zZRIgCgNydW4YASABKAsyEy5hY3Rpb25xdWV1ZS52MS5SdW4iIgoQUmVzdW1lUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiNQoRUmVzdW1lUnVuUmVzcG9uc2USIAoDcnVuGAEgASgLMhMuYWN0aW9ucXVldWUudjEuUnVuIjkKFVNldFJ1blByaW9yaXR5UmVxdWVzdBIOCgZydW5faWQYASABKAkSEAoIcHJpb3JpdHkYAiABKAUiOgoWU2V0UnVuUHJpb3JpdHlSZXNwb25zZRIgCgNydW4YASABKAsyEy5hY3Rpb25xdWV1ZS52MS5SdW4iowEKEFdhdGNoUnVuc1JlcXVlc3QSDgoGcXVldWVzGAEgAygJEg8KB3Rhc2tfaWQYAiABKAkSDgoGcnVuX2lkGAMgASgJEigKBnN0YXRlcxgEIAMoDjIYLmFjdGlvbnF1ZXVlLnYxLlJ1blN0YXRlEhYKDnN0YXJ0X3JldmlzaW9uGAUgASgEEhwKFHByb2dyZXNzX2ludGVydmFsX21zGAYgASgFIiEKDVdhdGNoUHJvZ3Jlc3MSEAoIcmV2aXNpb24YASABKAQieQoRV2F0Y2hSdW5zUmVzcG9uc2USKQoFZXZlbnQYASABKAsyGC5hY3Rpb25xdWV1ZS52MS5SdW5FdmVudEgAEjEKCHByb2dyZXNzGAIgASgLMh0uYWN0aW9ucXVldWUudjEuV2F0Y2hQcm9ncmVzc0gAQgYKBGtpbmQyrQUKClJ1blNlcnZpY2USRwoGR2V0UnVuEh0uYWN0aW9ucXVldWUudjEuR2V0UnVuUmVxdWVzdBoeLmFjdGlvbnF1ZXVlLnYxLkdldFJ1blJlc3BvbnNlEk0KCExpc3RSdW5zEh8uYWN0aW9ucXVldWUudjEuTGlzdFJ1bnNSZXF1ZXN0GiAuYWN0aW9ucXVldWUudjEuTGlzdFJ1bnNSZXNwb25zZRJZCgxMaXN0QXR0ZW1wdHMSIy5hY3Rpb25xdWV1ZS52MS5MaXN0QXR0ZW1wdHNSZXF1ZXN0GiQuYWN0aW9ucXVldWUudjEuTGlzdEF0dGVtcHRzUmVzcG9uc2USUAoJQ2FuY2VsUnVuEiAuYWN0aW9ucXVldWUudjEuQ2FuY2VsUnVuUmVxdWVzdBohLmFjdGlvbnF1ZXVlLnYxLkNhbmNlbFJ1blJlc3BvbnNlElMKClN1c3BlbmRSdW4SIS5hY3Rpb25xdWV1ZS52MS5TdXNwZW5kUnVuUmVxdWVzdBoiLmFjdGlvbnF1ZXVlLnYxLlN1c3BlbmRSdW5SZXNwb25zZRJQCglSZXN1bWVSdW4SIC5hY3Rpb25xdWV1ZS52MS5SZXN1bWVSdW5SZXF1ZXN0GiEuYWN0aW9ucXVldWUudjEuUmVzdW1lUnVuUmVzcG9uc2USXwoOU2V0UnVuUHJpb3JpdHkSJS5hY3Rpb25xdWV1ZS52MS5TZXRSdW5Qcmlvcml0eVJlcXVlc3QaJi5hY3Rpb25xdWV1ZS52MS5TZXRSdW5Qcmlvcml0eVJlc3BvbnNlElIKCVdhdGNoUnVucxIgLmFjdGlvbnF1ZXVlLnYxLldhdGNoUnVuc1JlcXVlc3QaIS5hY3Rpb25xdWV1ZS52MS5XYXRjaFJ1bnNSZXNwb25zZTABYgZwcm90bzM", [file_actionqueue_v1_run]);
+  fileDesc("CiBhY3Rpb25xdWV1ZS92MS9ydW5fc2VydmljZS5wcm90bxIOYWN0aW9ucXVldWUudjEiHwoNR2V0UnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiXQoOR2V0UnVuUmVzcG9uc2USIAoDcnVuGAEgASgLMhMuYWN0aW9ucXVldWUudjEuUnVuEikKCGF0dGVtcHRzGAIgAygLMhcuYWN0aW9ucXVldWUudjEuQXR0ZW1wdCKCAQoPTGlzdFJ1bnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEg8KB3Rhc2tfaWQYAiABKAkSKAoGc3RhdGVzGAMgAygOMhguYWN0aW9ucXVldWUudjEuUnVuU3RhdGUSEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAkiTgoQTGlzdFJ1bnNSZXNwb25zZRIhCgRydW5zGAEgAygLMhMuYWN0aW9ucXVldWUudjEuUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJMChNMaXN0QXR0ZW1wdHNSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJaChRMaXN0QXR0ZW1wdHNSZXNwb25zZRIpCghhdHRlbXB0cxgBIAMoCzIXLmFjdGlvbnF1ZXVlLnYxLkF0dGVtcHQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIiIKEENhbmNlbFJ1blJlcXVlc3QSDgoGcnVuX2lkGAEgASgJIjUKEUNhbmNlbFJ1blJlc3BvbnNlEiAKA3J1bhgBIAEoCzITLmFjdGlvbnF1ZXVlLnYxLlJ1biIzChFTdXNwZW5kUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkSDgoGcmVhc29uGAIgASgJIjYKElN1c3BlbmRSdW5SZXNwb25zZRIgCgNydW4YASABKAsyEy5hY3Rpb25xdWV1ZS52MS5SdW4iIgoQUmVzdW1lUnVuUmVxdWVzdBIOCgZydW5faWQYASABKAkiNQoRUmVzdW1lUnVuUmVzcG9uc2USIAoDcnVuGAEgASgLMhMuYWN0aW9ucXVldWUudjEuUnVuIjkKFVNldFJ1blByaW9yaXR5UmVxdWVzdBIOCgZydW5faWQYASABKAkSEAoIcHJpb3JpdHkYAiABKAUiOgoWU2V0UnVuUHJpb3JpdHlSZXNwb25zZRIgCgNydW4YASABKAsyEy5hY3Rpb25xdWV1ZS52MS5SdW4iwwEKEFdhdGNoUnVuc1JlcXVlc3QSDgoGcXVldWVzGAEgAygJEg8KB3Rhc2tfaWQYAiABKAkSDgoGcnVuX2lkGAMgASgJEigKBnN0YXRlcxgEIAMoDjIYLmFjdGlvbnF1ZXVlLnYxLlJ1blN0YXRlEhYKDnN0YXJ0X3JldmlzaW9uGAUgASgEEhwKFHByb2dyZXNzX2ludGVydmFsX21zGAYgASgFEh4KFm1heF9ldmVudHNfcGVyX21lc3NhZ2UYByABKAUiIQoNV2F0Y2hQcm9ncmVzcxIQCghyZXZpc2lvbhgBIAEoBCKqAQoRV2F0Y2hSdW5zUmVzcG9uc2USKQoFZXZlbnQYASABKAsyGC5hY3Rpb25xdWV1ZS52MS5SdW5FdmVudEgAEjEKCHByb2dyZXNzGAIgASgLMh0uYWN0aW9ucXVldWUudjEuV2F0Y2hQcm9ncmVzc0gAEi8KBmV2ZW50cxgDIAEoCzIdLmFjdGlvbnF1ZXVlLnYxLlJ1bkV2ZW50QmF0Y2hIAEIGCgRraW5kIjkKDVJ1bkV2ZW50QmF0Y2gSKAoGZXZlbnRzGAEgAygLMhguYWN0aW9ucXVldWUudjEuUnVuRXZlbnQyrQUKClJ1blNlcnZpY2USRwoGR2V0UnVuEh0uYWN0aW9ucXVldWUudjEuR2V0UnVuUmVxdWVzdBoeLmFjdGlvbnF1ZXVlLnYxLkdldFJ1blJlc3BvbnNlEk0KCExpc3RSdW5zEh8uYWN0aW9ucXVldWUudjEuTGlzdFJ1bnNSZXF1ZXN0GiAuYWN0aW9ucXVldWUudjEuTGlzdFJ1bnNSZXNwb25zZRJZCgxMaXN0QXR0ZW1wdHMSIy5hY3Rpb25xdWV1ZS52MS5MaXN0QXR0ZW1wdHNSZXF1ZXN0GiQuYWN0aW9ucXVldWUudjEuTGlzdEF0dGVtcHRzUmVzcG9uc2USUAoJQ2FuY2VsUnVuEiAuYWN0aW9ucXVldWUudjEuQ2FuY2VsUnVuUmVxdWVzdBohLmFjdGlvbnF1ZXVlLnYxLkNhbmNlbFJ1blJlc3BvbnNlElMKClN1c3BlbmRSdW4SIS5hY3Rpb25xdWV1ZS52MS5TdXNwZW5kUnVuUmVxdWVzdBoiLmFjdGlvbnF1ZXVlLnYxLlN1c3BlbmRSdW5SZXNwb25zZRJQCglSZXN1bWVSdW4SIC5hY3Rpb25xdWV1ZS52MS5SZXN1bWVSdW5SZXF1ZXN0GiEuYWN0aW9ucXVldWUudjEuUmVzdW1lUnVuUmVzcG9uc2USXwoOU2V0UnVuUHJpb3JpdHkSJS5hY3Rpb25xdWV1ZS52MS5TZXRSdW5Qcmlvcml0eVJlcXVlc3QaJi5hY3Rpb25xdWV1ZS52MS5TZXRSdW5Qcmlvcml0eVJlc3BvbnNlElIKCVdhdGNoUnVucxIgLmFjdGlvbnF1ZXVlLnYxLldhdGNoUnVuc1JlcXVlc3QaIS5hY3Rpb25xdWV1ZS52MS5XYXRjaFJ1bnNSZXNwb25zZTABYgZwcm90bzM", [file_actionqueue_v1_run]);
 
 /**
  * Which run.
@@ -437,6 +437,17 @@ export type WatchRunsRequest = Message<"actionqueue.v1.WatchRunsRequest"> & {
    * @generated from field: int32 progress_interval_ms = 6;
    */
   progressIntervalMs: number;
+
+  /**
+   * Most events per response message, 0 to 1,000. 0 or 1 (the default): every event comes
+   * in its own message as `event`. Above 1 (opt-in): when several matching events are
+   * waiting to be sent — the watcher is behind, or replays history — up to this many are
+   * sent together in one message as `events`, in revision order, which costs the server and
+   * the client far less per event; a watcher that keeps up still gets single `event`s.
+   *
+   * @generated from field: int32 max_events_per_message = 7;
+   */
+  maxEventsPerMessage: number;
 };
 
 /**
@@ -494,6 +505,15 @@ export type WatchRunsResponse = Message<"actionqueue.v1.WatchRunsResponse"> & {
      */
     value: WatchProgress;
     case: "progress";
+  } | {
+    /**
+     * Several consecutive matching events, in revision order (only sent when the request
+     * set max_events_per_message above 1).
+     *
+     * @generated from field: actionqueue.v1.RunEventBatch events = 3;
+     */
+    value: RunEventBatch;
+    case: "events";
   } | { case: undefined; value?: undefined };
 };
 
@@ -503,6 +523,27 @@ export type WatchRunsResponse = Message<"actionqueue.v1.WatchRunsResponse"> & {
  */
 export const WatchRunsResponseSchema: GenMessage<WatchRunsResponse> = /*@__PURE__*/
   messageDesc(file_actionqueue_v1_run_service, 16);
+
+/**
+ * Consecutive matching events of a watch.
+ *
+ * @generated from message actionqueue.v1.RunEventBatch
+ */
+export type RunEventBatch = Message<"actionqueue.v1.RunEventBatch"> & {
+  /**
+   * At least two events, in revision order.
+   *
+   * @generated from field: repeated actionqueue.v1.RunEvent events = 1;
+   */
+  events: RunEvent[];
+};
+
+/**
+ * Describes the message actionqueue.v1.RunEventBatch.
+ * Use `create(RunEventBatchSchema)` to create a new message.
+ */
+export const RunEventBatchSchema: GenMessage<RunEventBatch> = /*@__PURE__*/
+  messageDesc(file_actionqueue_v1_run_service, 17);
 
 /**
  * Reads and operator commands on runs. Every mutating call returns only after its change
