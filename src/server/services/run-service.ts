@@ -82,20 +82,20 @@ export function runService(c: ServiceContext): ServiceImpl<typeof RunService> {
       return { run: runToPb(run, undefined) };
     },
 
-    async suspendRun(req) {
+    async suspendRun(req, ctx) {
       const v = new Violations();
       const id = runIdOf(req.runId, "run_id", v);
-      return { run: runToPb(await engine.suspendRun(id, req.reason, { decoded: v.list }), undefined) };
+      return { run: runToPb(await engine.suspendRun(id, req.reason, { decoded: v.list, signal: ctx.signal }), undefined) };
     },
 
     async resumeRun(req) {
       return { run: runToPb(await engine.resumeRun(idOf(req.runId)), undefined) };
     },
 
-    async setRunPriority(req) {
+    async setRunPriority(req, ctx) {
       const v = new Violations();
       const id = runIdOf(req.runId, "run_id", v);
-      return { run: runToPb(await engine.setRunPriority(id, req.priority, { decoded: v.list }), undefined) };
+      return { run: runToPb(await engine.setRunPriority(id, req.priority, { decoded: v.list, signal: ctx.signal }), undefined) };
     },
 
     async *watchRuns(req, ctx) {

@@ -60,10 +60,10 @@ export function taskService(c: ServiceContext): ServiceImpl<typeof TaskService> 
       return { tasks: page.items.map(taskToPb), nextPageToken: page.next !== null ? encodeToken(page.next, print) : "" };
     },
 
-    async cancelTask(req) {
+    async cancelTask(req, ctx) {
       const v = new Violations();
       const id = taskIdOf(req.taskId, "task_id", v);
-      const r = await engine.cancelTask(id, req.reason, { decoded: v.list });
+      const r = await engine.cancelTask(id, req.reason, { decoded: v.list, signal: ctx.signal });
       return { task: taskToPb(r.task), runsCanceled: r.runsCanceled, tasksCanceled: r.tasksCanceled };
     },
   };

@@ -110,17 +110,17 @@ export function workerService(c: ServiceContext): ServiceImpl<typeof WorkerServi
       return { run: runToPb(s.run, engine.queries.run(runId).lease), attempt: attemptToPb(s.attempt) };
     },
 
-    async heartbeat(req) {
+    async heartbeat(req, ctx) {
       const v = new Violations();
       const item = heartbeatItem(req, "", v);
-      return heartbeatPb(single(await engine.heartbeat([item], { decoded: v.list, itemPrefix: () => "" })));
+      return heartbeatPb(single(await engine.heartbeat([item], { decoded: v.list, signal: ctx.signal, itemPrefix: () => "" })));
     },
 
-    async batchHeartbeat(req) {
+    async batchHeartbeat(req, ctx) {
       const v = new Violations();
       const items = req.heartbeats.map((h, i) => heartbeatItem(h, `heartbeats[${i}].`, v));
       duplicates(items.map((i) => i.runId), "heartbeats", v);
-      const results = await engine.heartbeat(items, { decoded: v.list, itemPrefix: (i) => `heartbeats[${i}].` });
+      const results = await engine.heartbeat(items, { decoded: v.list, signal: ctx.signal, itemPrefix: (i) => `heartbeats[${i}].` });
       return {
         results: results.map((res, i) => ({
           runId: items[i]?.runId ?? "",
@@ -129,18 +129,18 @@ export function workerService(c: ServiceContext): ServiceImpl<typeof WorkerServi
       };
     },
 
-    async completeAttempt(req) {
+    async completeAttempt(req, ctx) {
       const v = new Violations();
       const item = completionItem(req, "", v);
-      const done = single(await engine.completeAttempts([item], { decoded: v.list, itemPrefix: () => "" }));
+      const done = single(await engine.completeAttempts([item], { decoded: v.list, signal: ctx.signal, itemPrefix: () => "" }));
       return { run: runToPb(done.run, undefined), attempt: attemptToPb(done.attempt) };
     },
 
-    async batchCompleteAttempts(req) {
+    async batchCompleteAttempts(req, ctx) {
       const v = new Violations();
       const items = req.completions.map((x, i) => completionItem(x, `completions[${i}].`, v));
       duplicates(req.completions.map((x) => x.runId), "completions", v);
-      const results = await engine.completeAttempts(items, { decoded: v.list, itemPrefix: (i) => `completions[${i}].` });
+      const results = await engine.completeAttempts(items, { decoded: v.list, signal: ctx.signal, itemPrefix: (i) => `completions[${i}].` });
       return {
         results: results.map((res, i) => ({
           runId: items[i]?.runId ?? "",
