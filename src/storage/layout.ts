@@ -65,6 +65,35 @@ export interface KeySpaces {
   readonly idxReserved: KeySpace<readonly [number, string], number>;
 }
 
+/**
+ * The name of every key space (the LMDB database name; docs/storage.md). The one list of key
+ * spaces: the LMDB store opens exactly these databases.
+ */
+export const KEY_SPACE_NAMES = {
+  meta: "meta",
+  tasks: "tasks",
+  runs: "runs",
+  attempts: "attempts",
+  leases: "leases",
+  keyholders: "keyholders",
+  queues: "queues",
+  events: "events",
+  counts: "counts",
+  reserved: "reserved",
+  idxState: "idx_state",
+  idxTaskRuns: "idx_task_runs",
+  idxDue: "idx_due",
+  idxTaskQueue: "idx_task_queue",
+  idxChildren: "idx_children",
+  idxDependents: "idx_dependents",
+  idxCron: "idx_cron",
+  idxFinished: "idx_finished",
+  idxReserved: "idx_reserved",
+} as const satisfies Record<keyof KeySpaces, string>;
+
+/** Value type of a key space. */
+export type ValueOf<S> = S extends KeySpace<unknown, infer V> ? V : never;
+
 /** Whether a task belongs in the cron index (start-up misfire handling). */
 export function inCronIndex(t: TaskRecord): boolean {
   return t.spec.policy.kind === "CRON" && t.status === "ACTIVE";

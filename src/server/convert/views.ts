@@ -24,8 +24,6 @@ import { type Task, TaskSchema, type TaskSpec as PbTaskSpec, TaskSpecSchema } fr
 import { OUTCOME_TO_PB, STATE_TO_PB, TASK_STATUS_TO_PB, holdToPb, misfireToPb } from "./enums.js";
 import { msToTs } from "./wire.js";
 
-/** Timestamp of epoch ms (re-exported for services that only encode). */
-export const msToTsOf = msToTs;
 
 function msToDur(ms: number): Duration {
   return create(DurationSchema, { seconds: BigInt(Math.trunc(ms / 1000)), nanos: (ms % 1000) * 1_000_000 });
@@ -201,5 +199,3 @@ export function countsToPb(c: Record<DomainState, number>): RunCounts {
   });
 }
 
-/** Proto run state of a domain one. */
-export const stateToPbOf = (s: DomainState): RunState => STATE_TO_PB[s];

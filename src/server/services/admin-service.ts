@@ -3,8 +3,8 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { RUN_STATES, type RunState } from "../../domain/state.js";
 import type { AdminService } from "../../gen/actionqueue/v1/admin_service_pb.js";
 import type { ServiceContext } from "../context.js";
-import { countsToPb, keyToPb, msToTsOf, queueToPb } from "../convert/views.js";
-import { Violations } from "../convert/wire.js";
+import { countsToPb, keyToPb, queueToPb } from "../convert/views.js";
+import { Violations, msToTs } from "../convert/wire.js";
 import { decodeToken, encodeToken, filterPrint } from "../paging.js";
 
 export function adminService(c: ServiceContext): ServiceImpl<typeof AdminService> {
@@ -38,7 +38,7 @@ export function adminService(c: ServiceContext): ServiceImpl<typeof AdminService
         storageBytes: BigInt(s.storageBytes),
         storageQuotaBytes: BigInt(s.storageQuotaBytes),
         tasks: BigInt(s.tasks),
-        startedAt: msToTsOf(s.startedAt),
+        startedAt: msToTs(s.startedAt),
       };
     },
     async getConcurrencyKey(req) {

@@ -13,8 +13,8 @@ import {
   type WorkerService,
 } from "../../gen/actionqueue/v1/worker_service_pb.js";
 import type { ServiceContext } from "../context.js";
-import { pbToWorkerOutcome } from "../convert/enums.js";
-import { attemptToPb, runToPb, stateToPbOf, taskToPb } from "../convert/views.js";
+import { pbToWorkerOutcome, stateToPb } from "../convert/enums.js";
+import { attemptToPb, runToPb, taskToPb } from "../convert/views.js";
 import { Violations, attemptIdOf, durToMs, msToTs, runIdOf, tokenOf } from "../convert/wire.js";
 import { REASON_CODE, badRequest } from "../errors.js";
 
@@ -45,7 +45,7 @@ function itemError(e: EngineError) {
 function heartbeatPb(h: HeartbeatResult) {
   return create(HeartbeatResponseSchema, {
     leaseExpiresAt: msToTs(h.leaseExpiresAt),
-    state: stateToPbOf(h.state),
+    state: stateToPb(h.state),
     stop: h.stop,
     stopReason: h.stopReason === "CANCELED" ? StopReason.CANCELED : h.stopReason === "SUSPENDED" ? StopReason.SUSPENDED : StopReason.UNSPECIFIED,
   });

@@ -4,47 +4,19 @@
  * except READY entries of idx_state, which carry what the selection index needs.
  */
 import type { Database, Key, RootDatabase } from "lmdb";
-import type {
-  AttemptRecord,
-  EventRecord,
-  KeyHolderRecord,
-  LeaseRecord,
-  QueueRecord,
-  ReservationRecord,
-  RunRecord,
-  TaskRecord,
-} from "../../engine/records.js";
-import type { KeySpace, KeySpaces, ReadyValue } from "../layout.js";
+import { KEY_SPACE_NAMES, type KeySpace, type KeySpaces, type ValueOf } from "../layout.js";
 
+/** One LMDB database per key space, typed by the values the key space holds. */
+type NamedDatabases = { readonly [N in keyof KeySpaces]: Database<ValueOf<KeySpaces[N]>, Key> };
 
-/** Opens the named databases, one per key space. */
-export function openDatabases(env: RootDatabase) {
-  const db = <V, K extends Key>(name: string) => env.openDB<V, K>(name, {}) as unknown as Database<V, K>;
-  return {
-    meta: db<unknown, string>("meta"),
-    tasks: db<TaskRecord, string>("tasks"),
-    runs: db<RunRecord, string>("runs"),
-    attempts: db<AttemptRecord, Key>("attempts"),
-    leases: db<LeaseRecord, string>("leases"),
-    keyholders: db<KeyHolderRecord, Key>("keyholders"),
-    queues: db<QueueRecord, string>("queues"),
-    events: db<EventRecord, number>("events"),
-    counts: db<number, Key>("counts"),
-    reserved: db<ReservationRecord, string>("reserved"),
-    idxState: db<number | ReadyValue, Key>("idx_state"),
-    idxTaskRuns: db<number, Key>("idx_task_runs"),
-    idxDue: db<number, Key>("idx_due"),
-    idxTaskQueue: db<number, Key>("idx_task_queue"),
-    idxChildren: db<number, Key>("idx_children"),
-    idxDependents: db<number, Key>("idx_dependents"),
-    idxCron: db<number, string>("idx_cron"),
-    idxFinished: db<number, Key>("idx_finished"),
-    idxReserved: db<number, Key>("idx_reserved"),
-  };
+/** Opens the named databases, one per key space (KEY_SPACE_NAMES in src/storage/layout.ts). */
+export function openDatabases(env: RootDatabase): NamedDatabases {
+  const entries = Object.entries(KEY_SPACE_NAMES).map(([space, name]) => [space, env.openDB(name as string, {})]);
+  return Object.fromEntries(entries) as unknown as NamedDatabases;
 }
 
 /** The opened databases, plus all of them as a list (storage size, consistency checks). */
-export type Databases = ReturnType<typeof openDatabases> & { readonly all: Database<unknown, Key>[] };
+export type Databases = NamedDatabases & { readonly all: Database<unknown, Key>[] };
 
 function keySpace<K extends Key, V>(db: Database<V, K>): KeySpace<K, V> {
   return {
