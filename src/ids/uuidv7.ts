@@ -3,7 +3,7 @@
  * increasing within the process, and random UUIDv4 lease tokens. Used by the server
  * (`src/main.ts`), the benchmarks and the test child processes alike.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomFillSync, randomUUID } from "node:crypto";
 import { asAttemptId, asLeaseToken, asRunId, asTaskId, formatUuidV7, type IdSource } from "../domain/ids.js";
 
 /** Largest value of the 12-bit sequence carried in a UUIDv7's `rand_a` field. */
@@ -21,6 +21,7 @@ export const MAX_UUIDV7_SEQUENCE = 0xfff;
 export function uuidV7Generator(now: () => number = Date.now): () => string {
   let lastMs = 0;
   let seq = 0;
+  const random = randomPool(8);
   return () => {
     const ms = Math.trunc(now());
     if (ms > lastMs) {
@@ -30,7 +31,28 @@ export function uuidV7Generator(now: () => number = Date.now): () => string {
       lastMs++;
       seq = 0;
     }
-    return formatUuidV7(lastMs, seq, randomBytes(8));
+    return formatUuidV7(lastMs, seq, random());
+  };
+}
+
+/** Bytes fetched from the system's CSPRNG per refill: one call serves 512 ids. */
+const POOL_BYTES = 4096;
+
+/**
+ * Slices of `size` random bytes from a pool refilled by one `randomFillSync` call when used
+ * up, instead of one system call per id (the randomness is the same CSPRNG's).
+ */
+function randomPool(size: number): () => Uint8Array {
+  const pool = new Uint8Array(POOL_BYTES - (POOL_BYTES % size));
+  let at = pool.length;
+  return () => {
+    if (at + size > pool.length) {
+      randomFillSync(pool);
+      at = 0;
+    }
+    const slice = pool.subarray(at, at + size);
+    at += size;
+    return slice;
   };
 }
 

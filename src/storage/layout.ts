@@ -102,11 +102,29 @@ export function inCronIndex(t: TaskRecord): boolean {
 /** The stored form of a record (a frozen copy in memory; the record itself where it is serialised). */
 export type Keep = <T>(value: T) => T;
 
-function count(d: KeySpaces, queue: string, state: RunState, delta: number): void {
-  const key = [queue, state] as const;
-  const n = (d.counts.get(key) ?? 0) + delta;
-  if (n === 0) d.counts.remove(key);
-  else d.counts.put(key, n);
+/**
+ * Run-count changes of one commit, per queue and state: summed while the verbs apply and
+ * written once per (queue, state) at the end, instead of a read and a write per transition.
+ */
+class CountDeltas {
+  readonly #deltas = new Map<string, { queue: string; state: RunState; delta: number }>();
+
+  add(queue: string, state: RunState, delta: number): void {
+    const k = `${queue}\u0000${state}`;
+    const e = this.#deltas.get(k);
+    if (e) e.delta += delta;
+    else this.#deltas.set(k, { queue, state, delta });
+  }
+
+  write(d: KeySpaces): void {
+    for (const { queue, state, delta } of this.#deltas.values()) {
+      if (delta === 0) continue;
+      const key = [queue, state] as const;
+      const n = (d.counts.get(key) ?? 0) + delta;
+      if (n === 0) d.counts.remove(key);
+      else d.counts.put(key, n);
+    }
+  }
 }
 
 function putTask(d: KeySpaces, task: TaskRecord, prev: TaskRecord | undefined): void {
@@ -122,16 +140,16 @@ function putTask(d: KeySpaces, task: TaskRecord, prev: TaskRecord | undefined): 
   if (!cron && wasCron) d.idxCron.remove(task.id);
 }
 
-function putRun(d: KeySpaces, run: RunRecord, prev: RunRecord | undefined, keep: Keep): void {
+function putRun(d: KeySpaces, counts: CountDeltas, run: RunRecord, prev: RunRecord | undefined, keep: Keep): void {
   d.runs.put(run.id, run);
   if (!prev) d.idxTaskRuns.put([run.taskId, run.id], MARK);
   const stateChanged = !prev || prev.state !== run.state;
   if (stateChanged) {
     if (prev) {
       d.idxState.remove([prev.queue, prev.state, prev.id]);
-      count(d, prev.queue, prev.state, -1);
+      counts.add(prev.queue, prev.state, -1);
     }
-    count(d, run.queue, run.state, 1);
+    counts.add(run.queue, run.state, 1);
   }
   if (run.state === "READY") {
     // READY entries carry what the selection index needs, so start-up rebuilds it from one
@@ -154,11 +172,11 @@ function putRun(d: KeySpaces, run: RunRecord, prev: RunRecord | undefined, keep:
   }
 }
 
-function purgeRun(d: KeySpaces, run: RunRecord): void {
+function purgeRun(d: KeySpaces, counts: CountDeltas, run: RunRecord): void {
   d.runs.remove(run.id);
   d.idxTaskRuns.remove([run.taskId, run.id]);
   d.idxState.remove([run.queue, run.state, run.id]);
-  count(d, run.queue, run.state, -1);
+  counts.add(run.queue, run.state, -1);
   for (const [at, kind] of run.due) d.idxDue.remove([at, kind, run.id]);
   if (run.finishedAt !== null) d.idxFinished.remove([run.finishedAt, run.id]);
   d.attempts.removeRange([run.id, 0], [run.id, Number.MAX_SAFE_INTEGER]);
@@ -177,8 +195,17 @@ function purgeTask(d: KeySpaces, task: TaskRecord, reservation: ReservationRecor
   d.idxReserved.put([reservation.until, task.id], MARK);
 }
 
-/** Applies one verb; `keep` gives the stored form of each record written. */
-export function applyVerb(d: KeySpaces, v: StoreVerb, keep: Keep): void {
+/**
+ * Applies the verbs of one commit in order; `keep` gives the stored form of each record
+ * written. Run counts are summed over the verbs and written once at the end.
+ */
+export function applyVerbs(d: KeySpaces, verbs: readonly StoreVerb[], keep: Keep): void {
+  const counts = new CountDeltas();
+  for (const v of verbs) applyVerb(d, counts, v, keep);
+  counts.write(d);
+}
+
+function applyVerb(d: KeySpaces, counts: CountDeltas, v: StoreVerb, keep: Keep): void {
   switch (v.verb) {
     case "createTask":
       putTask(d, keep(v.task), undefined);
@@ -187,11 +214,11 @@ export function applyVerb(d: KeySpaces, v: StoreVerb, keep: Keep): void {
       putTask(d, keep(v.task), v.prev);
       return;
     case "createRun":
-      putRun(d, keep(v.run), undefined, keep);
+      putRun(d, counts, keep(v.run), undefined, keep);
       d.events.put(v.event.revision, keep(v.event));
       return;
     case "updateRun": {
-      putRun(d, keep(v.run), v.prev, keep);
+      putRun(d, counts, keep(v.run), v.prev, keep);
       if (v.event) d.events.put(v.event.revision, keep(v.event));
       if (v.lease && "put" in v.lease) d.leases.put(v.run.id, keep(v.lease.put));
       if (v.lease && "remove" in v.lease) d.leases.remove(v.lease.remove);
@@ -210,7 +237,7 @@ export function applyVerb(d: KeySpaces, v: StoreVerb, keep: Keep): void {
       d.meta.put("meta", keep<MetaRecord>(v.meta));
       return;
     case "purgeRun":
-      purgeRun(d, v.run);
+      purgeRun(d, counts, v.run);
       return;
     case "purgeTask":
       purgeTask(d, v.task, v.reservation, keep);

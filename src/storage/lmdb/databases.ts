@@ -11,7 +11,7 @@ type NamedDatabases = { readonly [N in keyof KeySpaces]: Database<ValueOf<KeySpa
 
 /** Opens the named databases, one per key space (KEY_SPACE_NAMES in src/storage/layout.ts). */
 export function openDatabases(env: RootDatabase): NamedDatabases {
-  const entries = Object.entries(KEY_SPACE_NAMES).map(([space, name]) => [space, env.openDB(name as string, {})]);
+  const entries = Object.entries(KEY_SPACE_NAMES).map(([space, name]) => [space, env.openDB(name as string, { sharedStructuresKey: Symbol.for("structures") })]);
   return Object.fromEntries(entries) as unknown as NamedDatabases;
 }
 

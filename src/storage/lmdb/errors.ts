@@ -26,6 +26,15 @@ export async function storageError(e: unknown): Promise<EngineError> {
       (x: unknown) => x,
     );
   }
+  return classify(e, cause);
+}
+
+/** Translates a failed synchronous commit (the error carries its cause). */
+export function storageErrorSync(e: unknown): EngineError {
+  return classify(e, e);
+}
+
+function classify(e: unknown, cause: unknown): EngineError {
   const code = codeOf(cause) ?? codeOf(e);
   const text = cause instanceof Error ? cause.message : String(cause);
   const detail = `${text.trim()}${code !== undefined ? ` (code ${code})` : ""}`;

@@ -9,14 +9,14 @@ import { mkdirSync, accessSync, constants as fsConstants } from "node:fs";
 import { type Database, type Key, type RootDatabase, open } from "lmdb";
 import { EngineError } from "../../engine/errors.js";
 import type { MetaRecord, Store, StoreReader, StoreVerb } from "../../engine/ports.js";
-import { type KeySpaces, applyVerb } from "../layout.js";
+import { type KeySpaces, applyVerbs } from "../layout.js";
 import { type Databases, keySpaces, openDatabases } from "./databases.js";
-import { storageError } from "./errors.js";
+import { storageError, storageErrorSync } from "./errors.js";
 import { type DirectoryLock, lockDirectory } from "./lock.js";
 import { LmdbReader } from "./reader.js";
 
 /** Version of the on-disk layout. A directory written by another version is refused. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 const FORMAT = "actionqueue";
 
 
@@ -35,6 +35,12 @@ export interface LmdbStoreOptions {
 export class StoreOpenError extends Error {
   override readonly name = "StoreOpenError";
 }
+
+/**
+ * Commits of at most this many verbs (a few commands) are written and flushed synchronously;
+ * larger ones asynchronously (see LmdbStore.commit). Measured in docs/performance.md.
+ */
+const SYNC_COMMIT_MAX_VERBS = 64;
 
 /** Records are serialised by lmdb-js on write: they are stored as they are. */
 const keepAsIs = <T>(value: T): T => value;
@@ -136,7 +142,27 @@ export class LmdbStore implements Store {
   async commit(verbs: readonly StoreVerb[]): Promise<void> {
     if (this.#closed) throw new EngineError("SHUTTING_DOWN", "the store is closed");
     if (verbs.length === 0) return;
-    const d = this.#spaces;
+    if (verbs.length <= SYNC_COMMIT_MAX_VERBS) this.#commitSync(verbs);
+    else await this.#commitAsync(verbs);
+  }
+
+  /**
+   * A small commit on the main thread: write and flush take a fraction of a millisecond,
+   * less than handing the transaction to lmdb-js's write thread and back. The transaction is
+   * aborted if a verb throws.
+   */
+  #commitSync(verbs: readonly StoreVerb[]): void {
+    try {
+      this.#env.transactionSync(() => {
+        applyVerbs(this.#spaces, verbs, keepAsIs);
+      });
+    } catch (e) {
+      throw storageErrorSync(e);
+    }
+  }
+
+  /** A large commit: written on the main thread, flushed on lmdb-js's write thread meanwhile. */
+  async #commitAsync(verbs: readonly StoreVerb[]): Promise<void> {
     let failed: { error: unknown } | null = null;
     try {
       await this.#env.transaction(() => {
@@ -144,7 +170,7 @@ export class LmdbStore implements Store {
           // A child transaction: if a verb throws, everything this commit wrote is aborted.
           // (lmdb-js would otherwise commit what the callback wrote before it threw.)
           this.#env.transactionSync(() => {
-            for (const v of verbs) applyVerb(d, v, keepAsIs);
+            applyVerbs(this.#spaces, verbs, keepAsIs);
           });
         } catch (e) {
           failed = { error: e };

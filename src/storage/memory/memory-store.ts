@@ -5,7 +5,7 @@
  * large data sets.
  *
  * Through the port it behaves like the LMDB store (src/storage/lmdb): the same key spaces and
- * the same verbs (both run src/storage/layout.ts applyVerb) and the same range reads
+ * the same verbs (both run src/storage/layout.ts applyVerbs) and the same range reads
  * (memory-reader.ts mirrors lmdb/reader.ts). A commit is
  * atomic (an undo journal rolls back a commit that throws midway, which then rejects with
  * STORAGE_IO as the LMDB store reports a failed write), is applied after the caller's
@@ -14,7 +14,7 @@
  */
 import { EngineError } from "../../engine/errors.js";
 import type { Store, StoreReader, StoreVerb } from "../../engine/ports.js";
-import { applyVerb } from "../layout.js";
+import { applyVerbs } from "../layout.js";
 import { MemoryReader, type Tables, createTables } from "./memory-reader.js";
 import { Journal, storedCopy } from "./tables.js";
 
@@ -66,7 +66,7 @@ export class MemoryStore implements Store {
   #apply(verbs: readonly StoreVerb[]): void {
     this.#journal.begin();
     try {
-      for (const v of verbs) applyVerb(this.#tables, v, storedCopy);
+      applyVerbs(this.#tables, verbs, storedCopy);
     } catch (e) {
       this.#journal.rollback();
       if (EngineError.is(e)) throw e;
