@@ -1,0 +1,126 @@
+/**
+ * Summaries (median, min and max over rounds), the printed tables and the JSON document.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Sample } from "./workloads.js";
+
+export const SYSTEMS = ["aq", "bullmq-defaults", "bullmq-fsync"] as const;
+export type SystemName = (typeof SYSTEMS)[number];
+
+export type Outcome = Sample | { readonly error: string };
+
+/** samples[workload][system] = one outcome per round. */
+export type Samples = Record<string, Partial<Record<SystemName, Outcome[]>>>;
+
+/** One printed row: a field of a workload's samples. */
+export interface Row {
+  readonly label: string;
+  readonly workload: string;
+  readonly field: string;
+  /** rate: higher is better; latency/time/size: lower is better. */
+  readonly kind: "rate" | "latency" | "time" | "size";
+  /** Multiplier applied before printing (e.g. bytes → MiB). */
+  readonly scale?: number;
+}
+
+export interface Summary {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  readonly n: number;
+  readonly errors: number;
+}
+
+function values(outcomes: Outcome[] | undefined, field: string): { xs: number[]; errors: number } {
+  const xs: number[] = [];
+  let errors = 0;
+  for (const o of outcomes ?? []) {
+    if ("error" in o) errors++;
+    else {
+      const v = o[field];
+      if (typeof v === "number" && Number.isFinite(v)) xs.push(v);
+    }
+  }
+  return { xs, errors };
+}
+
+export function summarize(outcomes: Outcome[] | undefined, field: string): Summary | null {
+  const { xs, errors } = values(outcomes, field);
+  if (xs.length === 0) return errors > 0 ? { median: NaN, min: NaN, max: NaN, n: 0, errors } : null;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  const median = s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+  return { median, min: s[0] as number, max: s[s.length - 1] as number, n: s.length, errors };
+}
+
+function num(v: number, kind: Row["kind"]): string {
+  const digits = kind === "rate" ? 0 : Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2;
+  return v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+function cell(s: Summary | null, row: Row): string {
+  if (!s) return "—";
+  if (s.n === 0) return `failed (${s.errors})`;
+  const k = row.scale ?? 1;
+  const range = s.n > 1 ? ` [${num(s.min * k, row.kind)}–${num(s.max * k, row.kind)}]` : "";
+  return `${num(s.median * k, row.kind)}${range}${s.errors ? ` (${s.errors} failed)` : ""}`;
+}
+
+/** AQ relative to a BullMQ setup, >1 = AQ better: throughput AQ/BullMQ, latency BullMQ/AQ. */
+export function advantage(aq: Summary | null, other: Summary | null, kind: Row["kind"]): number {
+  if (!aq || !other || aq.n === 0 || other.n === 0) return NaN;
+  return kind === "rate" ? aq.median / other.median : other.median / aq.median;
+}
+
+function ratioText(r: number): string {
+  if (!Number.isFinite(r)) return "—";
+  return r >= 1 ? `${r.toFixed(2)}× faster` : `${(1 / r).toFixed(2)}× slower`;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(" | ")} |`;
+  return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
+}
+
+export function comparisonTable(rows: Row[], samples: Samples): string {
+  const header = ["workload", "ActionQueue", "BullMQ defaults", "BullMQ fsync always", "AQ vs BullMQ defaults", "AQ vs BullMQ fsync"];
+  const body = rows.map((row) => {
+    const s = (sys: SystemName) => summarize(samples[row.workload]?.[sys], row.field);
+    const [aq, def, fs] = [s("aq"), s("bullmq-defaults"), s("bullmq-fsync")];
+    return [row.label, cell(aq, row), cell(def, row), cell(fs, row), ratioText(advantage(aq, def, row.kind)), ratioText(advantage(aq, fs, row.kind))];
+  });
+  return table(header, body);
+}
+
+export function aqOnlyTable(rows: Row[], samples: Samples): string {
+  return table(
+    ["ActionQueue alone", "median [min–max]"],
+    rows.map((row) => [row.label, cell(summarize(samples[row.workload]?.aq, row.field), row)]),
+  );
+}
+
+/** Every row's summaries and ratios, for the JSON document. */
+export function summaries(rows: Row[], samples: Samples): Record<string, unknown>[] {
+  return rows.map((row) => {
+    const by = Object.fromEntries(SYSTEMS.map((sys) => [sys, summarize(samples[row.workload]?.[sys], row.field)]));
+    const aq = by.aq ?? null;
+    return {
+      ...row,
+      ...by,
+      aqAdvantageVsDefaults: advantage(aq, by["bullmq-defaults"] ?? null, row.kind),
+      aqAdvantageVsFsync: advantage(aq, by["bullmq-fsync"] ?? null, row.kind),
+    };
+  });
+}
+
+export function writeJson(dir: string, doc: Record<string, unknown>): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const path = join(dir, `compare-${stamp}.json`);
+  const text = JSON.stringify(doc, (_, v: unknown) => (typeof v === "bigint" ? v.toString() : typeof v === "number" && !Number.isFinite(v) ? null : v), 2);
+  // Arrays of numbers (the raw latency samples) on one line each.
+  const compact = text.replace(/\[\s*(-?[\d.e+-]+(?:,\s*-?[\d.e+-]+)*)\s*\]/g, (_, xs: string) => `[${xs.replace(/\s+/g, "")}]`);
+  writeFileSync(path, `${compact}\n`);
+  return path;
+}
