@@ -132,7 +132,11 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
     requestGate: admission.gate,
     shutdownSignal: shutdown.signal,
     requireConnectProtocolHeader: false,
+    // Compressed requests are accepted; responses go uncompressed (as grpc-go and grpc-java
+    // servers do by default): on the networks a queue runs on, compressing every reply costs
+    // more CPU than it saves wire (docs/performance.md).
     acceptCompression: [compressionGzip, compressionBrotli],
+    compressMinBytes: Number.MAX_SAFE_INTEGER,
     // proto3 JSON: unknown fields are an error, not silently dropped.
     jsonOptions: { ignoreUnknownFields: false },
   }));

@@ -260,7 +260,7 @@ describe("start-up errors are one clear line and a non-zero exit", () => {
 
 describe("logs", () => {
   it("writes JSON lifecycle lines with task, run, attempt and worker ids and never a lease token or payload", async () => {
-    const server = await startServer();
+    const server = await startServer({ args: ["--log-level", "debug"] }); // lifecycle lines are debug
     try {
       const c = connectGrpc(server.port);
       const secret = "super-secret-payload-bytes";

@@ -205,7 +205,7 @@ export class Pipeline {
       for (const q of d.unit.wake) wake.add(q);
       wakeAll ||= d.unit.wakeAll;
       timersChanged ||= d.unit.timersChanged;
-      for (const l of d.unit.logs) this.#log.info(l.obj, l.msg);
+      for (const l of d.unit.logs) this.#log[l.level](l.obj, l.msg);
       d.cmd.resolve(d.value);
     }
     this.#hooks.afterCommit({ events, wake: wakeAll ? null : wake, timersChanged });

@@ -60,6 +60,8 @@ function pushUndoable<K, V>(journal: Journal, map: Map<K, V[]>, key: K, value: V
 export interface PendingLog {
   readonly obj: object;
   readonly msg: string;
+  /** Lifecycle lines (every run transition, task submitted / finished) are debug; the rest info. */
+  readonly level: "info" | "debug";
 }
 
 /** Per-command context: reads through the overlay, writes as verbs, undo through the journal. */
@@ -195,8 +197,8 @@ export class Unit {
     });
   }
 
-  log(obj: object, msg: string): void {
-    this.logs.push({ obj, msg });
+  log(obj: object, msg: string, level: PendingLog["level"] = "info"): void {
+    this.logs.push({ obj, msg, level });
     const n = this.logs.length - 1;
     this.journal.record(() => {
       this.logs.length = n;

@@ -223,6 +223,7 @@ export function transition(core: Core, u: Unit, run: RunRecord, action: RunActio
       revision: event.revision,
     },
     "run transition",
+    "debug",
   );
 
   const effects: Effect[] = [];

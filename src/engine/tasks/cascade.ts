@@ -102,7 +102,7 @@ function settle(u: Unit, taskId: TaskId): Step[] {
   if (status === "ACTIVE") return [];
   const done: TaskRecord = { ...task, status, statusChangedAt: u.now, statusReason: status === "FAILED" ? "RUN_FAILED" : "" };
   u.updateTask(done, task);
-  u.log({ task_id: done.id, status }, "task finished");
+  u.log({ task_id: done.id, status }, "task finished", "debug");
   return [{ kind: "TERMINAL", task: done }];
 }
 

@@ -187,7 +187,7 @@ export function submitOne(core: Core, u: Unit, item: CheckedSubmission): SubmitR
   u.createTask(task);
   if (spec.parentTaskId) changeTask(u, spec.parentTaskId, (t) => ({ ...t, openChildren: t.openChildren + 1 }));
   const created = deriveRuns(core, u, task, times, 0);
-  u.log({ task_id: id, queue: spec.queue, runs: created.length, policy: spec.policy.kind }, "task submitted");
+  u.log({ task_id: id, queue: spec.queue, runs: created.length, policy: spec.policy.kind }, "task submitted", "debug");
   if (times.length === 0) settleTask(core, u, id);
   return { task: mustTask(u, id), created: true, runs: created.slice(0, RUNS_IN_SUBMIT_REPLY) };
 }
