@@ -10,12 +10,14 @@ import type { RunState } from "../domain/state.js";
 import type { TaskStatus } from "../domain/task.js";
 import type { TaskSpec } from "../domain/task-spec.js";
 
-/** A stored task: the declared spec plus its progress. */
+/**
+ * A task: the declared spec plus its progress. Stores keep the spec (immutable once
+ * created) apart from the progress (`TaskStateRecord`), so a progress change rewrites only
+ * the small part.
+ */
 export interface TaskRecord {
   readonly id: TaskId;
   readonly spec: TaskSpec;
-  /** canonicalSpec(spec): an idempotent resubmission must match it. */
-  readonly canonical: string;
   readonly status: TaskStatus;
   readonly statusReason: string;
   readonly createdAt: number;
@@ -39,6 +41,9 @@ export interface TaskRecord {
   /** Runs still SCHEDULED (the cron window counts them). */
   readonly pendingRuns: number;
 }
+
+/** A task's progress: everything but its spec. */
+export type TaskStateRecord = Omit<TaskRecord, "spec">;
 
 /** Kinds of timer entries in the due index. */
 export type DueKind = "PROMOTE" | "RETRY" | "LEASE" | "TIMEOUT";
@@ -129,8 +134,6 @@ export interface QueueRecord {
  */
 export interface ReservationRecord {
   readonly taskId: TaskId;
-  /** canonicalSpec of the purged task. */
-  readonly canonical: string;
   readonly purgedAt: number;
   /** The id may be used again after this instant. */
   readonly until: number;

@@ -17,7 +17,9 @@ import type {
   ReservationRecord,
   RunRecord,
   TaskRecord,
+  TaskStateRecord,
 } from "../engine/records.js";
+import type { TaskSpec } from "../domain/task-spec.js";
 
 /** Value of a plain index entry. */
 export const MARK = 1;
@@ -45,7 +47,9 @@ type T2 = readonly [string, string];
 /** The key spaces, one per LMDB database. */
 export interface KeySpaces {
   readonly meta: KeySpace<string, unknown>;
-  readonly tasks: KeySpace<string, TaskRecord>;
+  /** A task's progress; its spec is in `taskSpecs`, written once. */
+  readonly tasks: KeySpace<string, TaskStateRecord>;
+  readonly taskSpecs: KeySpace<string, TaskSpec>;
   readonly runs: KeySpace<string, RunRecord>;
   readonly attempts: KeySpace<readonly [string, number], AttemptRecord>;
   readonly leases: KeySpace<string, LeaseRecord>;
@@ -72,6 +76,7 @@ export interface KeySpaces {
 export const KEY_SPACE_NAMES = {
   meta: "meta",
   tasks: "tasks",
+  taskSpecs: "task_specs",
   runs: "runs",
   attempts: "attempts",
   leases: "leases",
@@ -127,9 +132,21 @@ class CountDeltas {
   }
 }
 
-function putTask(d: KeySpaces, task: TaskRecord, prev: TaskRecord | undefined): void {
-  d.tasks.put(task.id, task);
+/** A task's progress without its spec. */
+export function taskState(task: TaskRecord): TaskStateRecord {
+  const { spec: _spec, ...state } = task;
+  return state;
+}
+
+/** A task from its two stored parts. */
+export function joinTask(state: TaskStateRecord, spec: TaskSpec): TaskRecord {
+  return { ...state, spec };
+}
+
+function putTask(d: KeySpaces, task: TaskRecord, prev: TaskRecord | undefined, keep: Keep): void {
+  d.tasks.put(task.id, keep(taskState(task)));
   if (!prev) {
+    d.taskSpecs.put(task.id, keep(task.spec));
     d.idxTaskQueue.put([task.spec.queue, task.id], MARK);
     if (task.spec.parentTaskId) d.idxChildren.put([task.spec.parentTaskId, task.id], MARK);
     for (const dep of task.spec.dependsOn) d.idxDependents.put([dep, task.id], MARK);
@@ -185,6 +202,7 @@ function purgeRun(d: KeySpaces, counts: CountDeltas, run: RunRecord): void {
 
 function purgeTask(d: KeySpaces, task: TaskRecord, reservation: ReservationRecord, keep: Keep): void {
   d.tasks.remove(task.id);
+  d.taskSpecs.remove(task.id);
   d.idxTaskQueue.remove([task.spec.queue, task.id]);
   if (task.spec.parentTaskId) d.idxChildren.remove([task.spec.parentTaskId, task.id]);
   for (const dep of task.spec.dependsOn) d.idxDependents.remove([dep, task.id]);
@@ -208,10 +226,10 @@ export function applyVerbs(d: KeySpaces, verbs: readonly StoreVerb[], keep: Keep
 function applyVerb(d: KeySpaces, counts: CountDeltas, v: StoreVerb, keep: Keep): void {
   switch (v.verb) {
     case "createTask":
-      putTask(d, keep(v.task), undefined);
+      putTask(d, v.task, undefined, keep);
       return;
     case "updateTask":
-      putTask(d, keep(v.task), v.prev);
+      putTask(d, v.task, v.prev, keep);
       return;
     case "createRun":
       putRun(d, counts, keep(v.run), undefined, keep);

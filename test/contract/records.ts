@@ -42,7 +42,6 @@ export function taskRec(n: number, spec: Partial<TaskSpec> = {}, over: Partial<T
   return {
     id: taskId(n),
     spec: s,
-    canonical: `canonical-${n}`,
     status: "ACTIVE",
     statusReason: "",
     createdAt: 1_000,
@@ -142,7 +141,7 @@ export function queueRec(name: string, over: Partial<QueueRecord> = {}): QueueRe
 }
 
 export function reservationRec(n: number, until: number, over: Partial<ReservationRecord> = {}): ReservationRecord {
-  return { taskId: taskId(n), canonical: `canonical-${n}`, purgedAt: until - 100, until, ...over };
+  return { taskId: taskId(n), purgedAt: until - 100, until, ...over };
 }
 
 // ─── verbs ─────────────────────────────────────────────────────────────────────────

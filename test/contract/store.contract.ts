@@ -262,6 +262,27 @@ export function storeContract(name: string, open: () => Promise<StoreFixture>): 
         expect(r().taskCount()).toBe(1);
       });
 
+      it("updateTask keeps the spec as created and changes only the progress", async () => {
+        const t = taskRec(1, { payload: { data: new Uint8Array([1, 2, 3]), contentType: "application/octet-stream" } });
+        await commit(createTask(t));
+        await commit(updateTask(t, { openRuns: 4, status: "COMPLETED", statusChangedAt: 77 }));
+        const got = r().getTask(taskId(1));
+        expect(got?.spec).toEqual(t.spec);
+        expect(got?.spec.payload.data).toEqual(new Uint8Array([1, 2, 3]));
+        expect([got?.openRuns, got?.status, got?.statusChangedAt]).toEqual([4, "COMPLETED", 77]);
+      });
+
+      it("a task id used again after its purge and reservation shows the new task's spec, not the old one", async () => {
+        const old = taskRec(1, { queue: "old" });
+        await commit(createTask(old));
+        expect(r().getTask(taskId(1))?.spec.queue).toBe("old"); // read once (a store may cache it)
+        await commit(purgeTask(old, reservationRec(1, 10)));
+        expect(r().getTask(taskId(1))).toBeUndefined();
+        await commit(releaseReservation(taskId(1)));
+        await commit(createTask(taskRec(1, { queue: "new" })));
+        expect(r().getTask(taskId(1))?.spec.queue).toBe("new");
+      });
+
       it("updateTask moves a cron task out of the cron index when it leaves ACTIVE, and back in", async () => {
         const t = taskRec(1, { policy: CRON_POLICY });
         await commit(createTask(t), createTask(taskRec(2, { policy: CRON_POLICY })));
@@ -745,7 +766,7 @@ export function storeContract(name: string, open: () => Promise<StoreFixture>): 
           const rd = s.reader;
           return {
             meta: rd.meta(),
-            task: rd.getTask(taskId(1))?.canonical,
+            task: rd.getTask(taskId(1)),
             taskIds: rd.taskIds({}),
             cron: rd.cronTaskIds(),
             children: rd.childTaskIds(taskId(1)),

@@ -8,6 +8,8 @@ import type { RunId, TaskId } from "../../src/domain/ids.js";
 import { runInvariantViolations } from "../../src/domain/run.js";
 import { RUN_STATES, isTerminal } from "../../src/domain/state.js";
 import type { EventRecord, KeyHolderRecord, RunRecord, TaskRecord } from "../../src/engine/records.js";
+import type { TaskSpec } from "../../src/domain/task-spec.js";
+import { joinTask } from "../../src/storage/layout.js";
 import type { LmdbStore } from "../../src/storage/lmdb/store.js";
 
 type Tuple = Array<string | number>;
@@ -30,7 +32,7 @@ export function snapshot(store: LmdbStore): StoreSnapshot {
   const all = <V>(db: { getRange(o?: object): Iterable<{ key: unknown; value: V }> }) => Array.from(db.getRange({}), (e) => e.value);
   return {
     revision: store.reader.meta().revision,
-    tasks: all(d.tasks),
+    tasks: all(d.tasks).map((t) => joinTask(t, d.taskSpecs.get(t.id) as TaskSpec)),
     runs: all(d.runs),
     attempts: all(d.attempts),
     leases: all(d.leases),
@@ -51,6 +53,10 @@ export function checkStore(store: LmdbStore): string[] {
   const s = snapshot(store);
   const tasks = new Map<TaskId, TaskRecord>(s.tasks.map((t) => [t.id, t]));
   const runs = new Map<RunId, RunRecord>(s.runs.map((x) => [x.id, x]));
+
+  // Every task's progress has its spec, and no spec is left without its task.
+  for (const id of d.taskSpecs.getKeys({})) if (!tasks.has(id as TaskId)) bad(`spec of task ${String(id)} without the task`);
+  for (const t of s.tasks) if (!t.spec) bad(`task ${t.id} without its spec`);
 
   // Event log: contiguous from the oldest retained revision to meta.revision.
   const meta = r.meta();

@@ -76,10 +76,10 @@ function firstRuns(u: Unit, taskId: TaskId): RunRecord[] {
 }
 
 /** The same id again: the stored task for the same spec, an error otherwise. */
-function existing(u: Unit, taskId: TaskId, canonical: string): SubmitResult | null {
+function existing(u: Unit, taskId: TaskId, spec: TaskSpec): SubmitResult | null {
   const task = u.task(taskId);
   if (task) {
-    if (task.canonical !== canonical) {
+    if (canonicalSpec(task.spec) !== canonicalSpec(spec)) {
       throw new EngineError("TASK_CONFLICT", `task ${taskId} exists with a different spec`, { metadata: { task_id: taskId } });
     }
     return { task, created: false, runs: firstRuns(u, task.id) };
@@ -153,9 +153,8 @@ function firstTimes(core: Core, spec: TaskSpec, startAt: number): { times: numbe
 /** Stores one checked task with its runs. */
 export function submitOne(core: Core, u: Unit, item: CheckedSubmission): SubmitResult {
   const { spec } = item;
-  const canonical = canonicalSpec(spec);
   if (item.taskId !== null) {
-    const again = existing(u, item.taskId, canonical);
+    const again = existing(u, item.taskId, spec);
     if (again) return again;
   }
   checkQuota(core, u);
@@ -167,7 +166,6 @@ export function submitOne(core: Core, u: Unit, item: CheckedSubmission): SubmitR
   const task: TaskRecord = {
     id,
     spec,
-    canonical,
     status: "ACTIVE",
     statusReason: "",
     createdAt: now,

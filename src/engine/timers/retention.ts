@@ -36,7 +36,7 @@ export function purge(core: Core, u: Unit): Purged {
   for (const id of touched) {
     const t = u.task(id);
     if (t && isTaskTerminal(t.status) && t.statusChangedAt <= cutoff && u.runIdsOfTask(id).every((x) => u.run(x) === undefined) && u.childTaskIds(id).length === 0) {
-      u.purgeTask(t, { taskId: t.id, canonical: t.canonical, purgedAt: u.now, until: u.now + core.options.dedupWindowMs });
+      u.purgeTask(t, { taskId: t.id, purgedAt: u.now, until: u.now + core.options.dedupWindowMs });
       tasks++;
     }
   }

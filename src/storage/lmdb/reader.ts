@@ -17,7 +17,9 @@ import type {
   RunRecord,
   TaskRecord,
 } from "../../engine/records.js";
-import type { ReadyValue } from "../layout.js";
+import type { TaskSpec } from "../../domain/task-spec.js";
+import { type ReadyValue, joinTask } from "../layout.js";
+import { SpecCache } from "./spec-cache.js";
 import type { Databases } from "./databases.js";
 
 function first<T>(it: Iterable<T>): T | undefined {
@@ -35,9 +37,21 @@ export function keysAfter<K>(db: Database<unknown, Key>, prefix: Array<string | 
   return out;
 }
 
+/**
+ * The spec with its payload as a plain Uint8Array: msgpackr decodes binary as a Buffer in
+ * one decoder state and as a Uint8Array in another; readers always get the same type.
+ */
+function plainBytes(spec: TaskSpec | undefined): TaskSpec | undefined {
+  const data = spec?.payload.data;
+  if (!spec || !data || data.constructor === Uint8Array) return spec;
+  return { ...spec, payload: { ...spec.payload, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) } };
+}
+
 /** The LMDB StoreReader. */
 export class LmdbReader implements StoreReader {
   readonly #d: Databases;
+  /** Decoded specs of recently read tasks: immutable once stored, so always current. */
+  readonly #specs = new SpecCache();
   constructor(dbs: Databases) {
     this.#d = dbs;
   }
@@ -46,7 +60,15 @@ export class LmdbReader implements StoreReader {
     return (this.#d.meta.get("meta") as MetaRecord | undefined) ?? { revision: 0, oldestRevision: 1, enginePaused: false };
   }
   getTask(id: TaskId): TaskRecord | undefined {
-    return this.#d.tasks.get(id);
+    const state = this.#d.tasks.get(id);
+    if (!state) return undefined;
+    const spec = this.#specs.get(id, () => plainBytes(this.#d.taskSpecs.get(id)));
+    return spec ? joinTask(state, spec) : undefined;
+  }
+
+  /** A purged task's spec leaves the cache (its id may later name another task). */
+  forgetTask(id: TaskId): void {
+    this.#specs.forget(id);
   }
   getRun(id: RunId): RunRecord | undefined {
     return this.#d.runs.get(id);

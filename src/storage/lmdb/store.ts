@@ -52,6 +52,7 @@ export class LmdbStore implements Store {
   readonly #dbs: Databases;
   readonly #spaces: KeySpaces;
   readonly reader: StoreReader;
+  readonly #reader: LmdbReader;
   #closed = false;
 
   private constructor(env: RootDatabase, lock: DirectoryLock) {
@@ -60,7 +61,8 @@ export class LmdbStore implements Store {
     const dbs = openDatabases(env);
     this.#dbs = { ...dbs, all: Object.values(dbs) as Database<unknown, Key>[] };
     this.#spaces = keySpaces(this.#dbs);
-    this.reader = new LmdbReader(this.#dbs);
+    this.#reader = new LmdbReader(this.#dbs);
+    this.reader = this.#reader;
   }
 
   /**
@@ -142,6 +144,7 @@ export class LmdbStore implements Store {
   async commit(verbs: readonly StoreVerb[]): Promise<void> {
     if (this.#closed) throw new EngineError("SHUTTING_DOWN", "the store is closed");
     if (verbs.length === 0) return;
+    for (const v of verbs) if (v.verb === "purgeTask") this.#reader.forgetTask(v.task.id);
     if (verbs.length <= SYNC_COMMIT_MAX_VERBS) this.#commitSync(verbs);
     else await this.#commitAsync(verbs);
   }

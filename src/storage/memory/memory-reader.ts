@@ -17,8 +17,10 @@ import type {
   ReservationRecord,
   RunRecord,
   TaskRecord,
+  TaskStateRecord,
 } from "../../engine/records.js";
-import type { ReadyValue } from "../layout.js";
+import type { TaskSpec } from "../../domain/task-spec.js";
+import { type ReadyValue, joinTask } from "../layout.js";
 import { type Journal, type KeyPart, Table } from "./tables.js";
 
 
@@ -31,7 +33,8 @@ export function createTables(journal: Journal) {
   const sorted = <K extends readonly KeyPart[], V>() => new Table<K, V>(journal);
   return {
     meta: hashed<string, MetaRecord>(),
-    tasks: hashed<string, TaskRecord>(),
+    tasks: hashed<string, TaskStateRecord>(),
+    taskSpecs: hashed<string, TaskSpec>(),
     runs: hashed<string, RunRecord>(),
     attempts: sorted<readonly [string, number], AttemptRecord>(),
     leases: hashed<string, LeaseRecord>(),
@@ -75,7 +78,9 @@ export class MemoryReader implements StoreReader {
     return this.#t.meta.get("meta") ?? { revision: 0, oldestRevision: 1, enginePaused: false };
   }
   getTask(id: TaskId): TaskRecord | undefined {
-    return this.#t.tasks.get(id);
+    const state = this.#t.tasks.get(id);
+    const spec = state && this.#t.taskSpecs.get(id);
+    return state && spec ? joinTask(state, spec) : undefined;
   }
   getRun(id: RunId): RunRecord | undefined {
     return this.#t.runs.get(id);
