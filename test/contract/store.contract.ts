@@ -376,6 +376,27 @@ export function storeContract(name: string, open: () => Promise<StoreFixture>): 
         expect(r().finishedRuns(Number.MAX_SAFE_INTEGER, 10)).toEqual([runId(1)]);
       });
 
+      it("one commit that creates a run and moves it twice leaves exactly the last state's index entries, counts and timers", async () => {
+        const created = runRec(1, { state: "READY", due: [] });
+        const leased = { ...created, state: "LEASED" as const, due: [[9_000, "LEASE"]] as RunRecord["due"] };
+        const running = { ...leased, state: "RUNNING" as const, due: [[8_000, "TIMEOUT"]] as RunRecord["due"] };
+        await commit(
+          createRun(created, 1),
+          { verb: "updateRun", run: leased, prev: created, event: eventRec(2, leased), lease: { put: leaseRec(1) }, attempt: null, keyHolder: null },
+          { verb: "updateRun", run: running, prev: leased, event: eventRec(3, running), lease: null, attempt: attemptRec(1, 1), keyHolder: null },
+        );
+        expect(r().getRun(runId(1))?.state).toBe("RUNNING");
+        expect(r().counts("default")).toEqual(countsWith({ RUNNING: 1 }));
+        expect(r().runIdsByState("default", "READY")).toEqual([]);
+        expect(r().runIdsByState("default", "LEASED")).toEqual([]);
+        expect(r().runIdsByState("default", "RUNNING")).toEqual([runId(1)]);
+        expect(r().readyEntries("default", undefined, 10)).toEqual([]);
+        expect(r().dueEntries(Number.MAX_SAFE_INTEGER, 10)).toEqual([{ at: 8_000, kind: "TIMEOUT", runId: runId(1) }]);
+        expect(r().events(1, 10).map((e) => e.revision)).toEqual([1, 2, 3]);
+        expect(r().getLease(runId(1))).toBeDefined();
+        expect(r().getAttempt(runId(1), 1)).toBeDefined();
+      });
+
       it("updateRun moves the state index and the counts", async () => {
         const [a] = await runs(runRec(1), runRec(2));
         await commit(updateRun(a as RunRecord, { state: "READY" }));
