@@ -100,6 +100,9 @@ export class Engine {
     this.#queries = new Queries(core.store.reader, core.options.limits);
     this.#pipeline = new Pipeline(core.store, core.log, core.options.maxBatch, {
       now: () => core.clock.now(),
+      // Long polls this batch made runs available to lease them in the same batch: the run
+      // reaches its worker with the batch's one flush (long-poll.ts).
+      afterCommands: (wake) => this.#polls.wake(wake),
       beforeCommit: (overlay, changed) => {
         if (changed) overlay.verbs.push({ verb: "saveMeta", meta: core.meta() });
       },
@@ -115,7 +118,8 @@ export class Engine {
     }, { maxQueued: core.options.maxQueuedCommands, maxQueueDelayMs: core.options.maxQueueDelayMs });
     this.#scheduler = new Scheduler(core, (name, run) => this.#pipeline.exec(name, run, { internal: true }));
     this.#polls = new LongPolls(core, {
-      lease: (req, gone) => this.#pipeline.exec("leaseRuns", (u) => (gone() ? { grants: [], pausedQueues: [] } : this.#leaseNow(u, req)), { internal: true }),
+      lease: (req, gone) =>
+        this.#pipeline.exec("leaseRuns", (u) => (gone() ? { grants: [], pausedQueues: [] } : this.#leaseNow(u, req)), { internal: true, joinBatch: true }),
       unclaimed: (signal, r) => this.#unclaimed(signal, r),
     });
   }

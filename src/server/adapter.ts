@@ -139,7 +139,7 @@ function reencodeGrpcMessage(h: Headers): void {
 }
 
 /** grpc-status / grpc-message / grpc-status-details-bin patched into a Headers object. */
-function patchGrpcHeaders(h: Headers, pc: PatchContext): void {
+export function patchGrpcHeaders(h: Headers, pc: PatchContext): void {
   reencodeGrpcMessage(h);
   const status = h.get("grpc-status");
   if (status === null || status === "0" || h.has("grpc-status-details-bin")) return;
@@ -347,6 +347,19 @@ async function* bodyKeptOpen(req: http.IncomingMessage): AsyncGenerator<Uint8Arr
   yield* req.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Uint8Array>;
 }
 
+/** What was read of a request body before the call was handed to connect-es (fast-unary.ts). */
+export interface ReadSoFar {
+  readonly chunks: readonly Buffer[];
+  /** The body ended: nothing more is to be read from the request. */
+  readonly ended: boolean;
+}
+
+/** The chunks already read of a request body, then the rest of it. */
+async function* replayed(read: ReadSoFar, rest: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for (const c of read.chunks) yield c;
+  if (!read.ended) yield* rest;
+}
+
 /**
  * A request body that must make progress: while the handler waits for the next chunk, at
  * most `stallMs` may pass; then `stall()` resets the request (HTTP/2: RST_STREAM CANCEL;
@@ -461,7 +474,7 @@ export interface AdapterOptions extends Partial<ConnectRouterOptions> {
 }
 
 /** A Node request handler (http and http2) over the Connect router. */
-export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: NodeResponse) => void {
+export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: NodeResponse, readSoFar?: ReadSoFar) => void {
   const gate = options.requestGate;
   const { shutdownSignal, ...routerOptions } = options;
   const inFlight = new InFlightCalls();
@@ -480,7 +493,7 @@ export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: No
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
   // Enough for the rest of any upload a little over the limit; never more than the cap.
   const lingerMaxBytes = Math.min(2 * options.readMaxBytes, LINGER_MAX_BYTES);
-  return (req, res) => {
+  return (req, res, readSoFar) => {
     const path = (req.url ?? "").split("?", 2)[0] ?? "";
     const handler = paths.get(path);
     // When the answer is out but the request body was not fully read, stop the upload.
@@ -510,7 +523,9 @@ export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: No
     attachStreamReset(values, req, res);
     const fromNode = universalRequestFromNodeRequest(req, res as never, undefined, values);
     // HTTP/1.1: a body the handler stops reading early stays open for the lingering close.
-    const body = "stream" in req ? fromNode.body : bodyKeptOpen(req);
+    const rest = "stream" in req ? fromNode.body : bodyKeptOpen(req);
+    // Handed over by the direct path (fast-unary.ts): what it read comes first.
+    const body = readSoFar ? replayed(readSoFar, rest as AsyncIterable<Uint8Array>) : rest;
     const stallMs = options.stallTimeoutMs;
     const uReq = {
       ...fromNode,

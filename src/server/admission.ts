@@ -255,7 +255,7 @@ export class Admission {
 const RELEASE = createContextKey<(() => void) | undefined>(undefined, { description: "actionqueue admission slot" });
 
 /** A call's deadline passed, or its client left, before it was worked on. */
-function notWorkedOn(signal: AbortSignal): ConnectError {
+export function notWorkedOn(signal: AbortSignal): ConnectError {
   const reason: unknown = signal.reason;
   if (reason instanceof ConnectError) return reason;
   if (!signal.aborted) return new ConnectError("the deadline passed before the call started", Code.DeadlineExceeded);

@@ -22,6 +22,7 @@ import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection as ReflectionV1 } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { nodeAdapter } from "./adapter.js";
+import { fastUnary } from "./fast-unary.js";
 import { ConnectionTracker, http2Options } from "./connections.js";
 import { Admission, admissionInterceptor, shedAtTheDoor } from "./admission.js";
 import type { ServiceContext } from "./context.js";
@@ -53,6 +54,9 @@ export class ListenError extends Error {
 
 const API_SERVICES: readonly DescService[] = [TaskService, RunService, WorkerService, AdminService];
 
+/** Request compressions accepted, in order of preference (answers are never compressed). */
+const COMPRESSIONS = [compressionGzip, compressionBrotli];
+
 /**
  * Whether a call's signal was aborted from the client's side — its HTTP/2 stream reset, its
  * connection closed or reset — rather than by the server's shutdown (UNAVAILABLE) or by the
@@ -65,22 +69,29 @@ export function abortedByClient(signal: AbortSignal): boolean {
 }
 
 /**
- * Maps every failure to a ConnectError with details and logs bugs. A failure after the client
- * went away — typically ERR_STREAM_PREMATURE_CLOSE from reading a request body the client
- * abandoned (a bidirectional reflection stream, a request still being sent) — is the hang-up
- * itself, not a server error: logged at debug and answered CANCELED (nobody reads it).
+ * The ConnectError a failure of a call is answered with, with details; logs bugs. A failure
+ * after the client went away — typically ERR_STREAM_PREMATURE_CLOSE from reading a request
+ * body the client abandoned (a bidirectional reflection stream, a request still being sent) —
+ * is the hang-up itself, not a server error: logged at debug and answered CANCELED (nobody
+ * reads it).
  */
+export function callError(log: EngineLogger): (e: unknown, signal: AbortSignal, method: string) => ConnectError {
+  return (e, signal, method) => {
+    if (!(e instanceof ConnectError) && !EngineError.is(e) && abortedByClient(signal)) {
+      log.debug({ err: e, method }, "client went away");
+      return new ConnectError("the client went away", Code.Canceled, undefined, undefined, e);
+    }
+    return toConnectError(e, (bug) => log.error({ err: bug, method }, "unexpected error in handler"));
+  };
+}
+
+/** Maps every failure to a ConnectError with details and logs bugs (see `callError`). */
 function errorInterceptor(log: EngineLogger): Interceptor {
+  const toError = callError(log);
   return (next) => async (req) => {
     const method = `${req.service.typeName}/${req.method.name}`;
     const started = performance.now();
-    const convert = (e: unknown): ConnectError => {
-      if (!(e instanceof ConnectError) && !EngineError.is(e) && abortedByClient(req.signal)) {
-        log.debug({ err: e, method }, "client went away");
-        return new ConnectError("the client went away", Code.Canceled, undefined, undefined, e);
-      }
-      return toConnectError(e, (bug) => log.error({ err: bug, method }, "unexpected error in handler"));
-    };
+    const convert = (e: unknown): ConnectError => toError(e, req.signal, method);
     try {
       const res = await next(req);
       if (!res.stream) {
@@ -112,17 +123,22 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
   const all: DescService[] = [...API_SERVICES, Health, ReflectionV1, ReflectionV1alpha];
   const health = new HealthState(all.map((s) => s.typeName));
   const shutdown = new AbortController();
+  // One implementation of each API service, served by connect-es and by the direct path.
+  const tasks = taskService(ctx);
+  const runs = runService(ctx);
+  const workers = workerService(ctx);
+  const admin = adminService(ctx);
   const routes = (router: ConnectRouter) => {
-    router.service(TaskService, taskService(ctx));
-    router.service(RunService, runService(ctx));
-    router.service(WorkerService, workerService(ctx));
-    router.service(AdminService, adminService(ctx));
+    router.service(TaskService, tasks);
+    router.service(RunService, runs);
+    router.service(WorkerService, workers);
+    router.service(AdminService, admin);
     router.service(Health, healthService(health));
     router.service(ReflectionV1, reflectionV1(all));
     router.service(ReflectionV1alpha, reflectionV1alpha(all));
   };
   const admission = new Admission({ write: config.maxInflightWrites, worker: config.maxInflightWorker, read: config.maxInflightReads }, { maxUtilization: config.maxEventLoopUtilization / 100 });
-  const handler = shedAtTheDoor(admission, nodeAdapter({
+  const connect = nodeAdapter({
     routes,
     log,
     stallTimeoutMs: config.stallTimeoutMs,
@@ -135,11 +151,33 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
     // Compressed requests are accepted; responses go uncompressed (as grpc-go and grpc-java
     // servers do by default): on the networks a queue runs on, compressing every reply costs
     // more CPU than it saves wire (docs/performance.md).
-    acceptCompression: [compressionGzip, compressionBrotli],
+    acceptCompression: COMPRESSIONS,
     compressMinBytes: Number.MAX_SAFE_INTEGER,
     // proto3 JSON: unknown fields are an error, not silently dropped.
     jsonOptions: { ignoreUnknownFields: false },
-  }));
+  });
+  // Plain unary gRPC calls over HTTP/2 skip connect-es's per-call machinery (fast-unary.ts);
+  // everything else, and every call that is not the plain case, is connect-es's.
+  const direct = fastUnary(
+    {
+      services: [
+        [TaskService, tasks],
+        [RunService, runs],
+        [WorkerService, workers],
+        [AdminService, admin],
+      ],
+      admission,
+      log,
+      readMaxBytes: config.maxMessageBytes,
+      writeMaxBytes: config.maxMessageBytes,
+      stallTimeoutMs: config.stallTimeoutMs,
+      shutdownSignal: shutdown.signal,
+      toError: callError(log),
+      compressions: COMPRESSIONS.map((c) => c.name),
+    },
+    connect,
+  );
+  const handler = shedAtTheDoor(admission, direct);
 
   const sessions = new Set<http2.ServerHttp2Session>();
   const sockets = new Set<net.Socket>();
@@ -164,7 +202,10 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
     );
     secure.on("session", onSession);
     secure.on("request", onRequest);
-    secure.on("connection", (socket: net.Socket) => tracker.accept(socket));
+    secure.on("connection", (socket: net.Socket) => {
+      socket.setNoDelay(true);
+      tracker.accept(socket);
+    });
     listener = secure;
   } else {
     const h2 = http2.createServer(h2Options, handler);
@@ -185,7 +226,9 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
     // Decide per connection from its first bytes: the HTTP/2 preface starts with "PRI", no
     // HTTP/1.1 method does. The bytes are read in paused mode and put back with unshift, so
     // the chosen server sees the connection from its first byte.
-    listener = net.createServer((socket) => {
+    // noDelay: small replies go out at once instead of waiting for Nagle's algorithm to
+    // collect more (with delayed ACKs on the other side, up to 40 ms per reply).
+    listener = net.createServer({ noDelay: true }, (socket) => {
       if (!tracker.accept(socket)) return;
       let head = Buffer.alloc(0);
       const onReadable = () => {

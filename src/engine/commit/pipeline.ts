@@ -9,6 +9,12 @@
  * fails the whole batch, and the engine rebuilds memory from disk before the next one
  * (fail-stop and recover), so memory never serves a state that was not committed.
  *
+ * Commands queued while a batch is assembled — after its commands ran, before its commit —
+ * with `joinBatch` (the lease attempts of long polls this batch makes eligible) run in that
+ * same batch and share its commit: a waiting worker gets a run submitted to it with one
+ * flush, not two (the submit's, then its own lease's in the next batch). If that commit
+ * fails they are not failed with it: they run again, on their own, in the next batch.
+ *
  * Load shedding (docs/operations.md, "Load shedding"): the queue of commands not yet run is
  * bounded. Past `maxQueued` commands, or while the oldest queued command has waited longer
  * than `maxQueueDelayMs`, a new command is refused at once with OVERLOADED instead of joining
@@ -33,12 +39,24 @@ interface Command {
   readonly queuedAt: number;
 }
 
+/** A command that ran in a batch, with its unit of work and its result. */
+interface Done {
+  readonly cmd: Command;
+  readonly unit: Unit;
+  readonly value: unknown;
+}
+
 /** How a command is queued. */
 export interface ExecOptions {
   /** The caller's signal: once aborted, the command is dropped if it has not started. */
   readonly signal?: AbortSignal | undefined;
   /** The engine's own work (timers, long-poll wake-ups, purges): never refused as overload. */
   readonly internal?: boolean;
+  /**
+   * Queued from `PipelineHooks.afterCommands`: run in the batch being assembled, sharing its
+   * commit, instead of waiting for the next batch. Elsewhere the command queues as usual.
+   */
+  readonly joinBatch?: boolean;
 }
 
 /** The bounds of the queue of commands not yet run. */
@@ -60,6 +78,12 @@ export interface Committed {
 /** The pipeline's hooks into the engine. */
 export interface PipelineHooks {
   readonly now: () => number;
+  /**
+   * Called after the batch's commands ran, with the queues they may have made runs available
+   * on (null: any), before `beforeCommit`. Commands it queues with `joinBatch` run in this
+   * batch, and share its commit.
+   */
+  readonly afterCommands?: (wake: ReadonlySet<string> | null) => void;
   /** Called after the batch's commands ran, before the commit: the last verbs of the batch. */
   readonly beforeCommit: (overlay: Overlay, changed: boolean) => void;
   /** Called after a successful, flushed commit. */
@@ -76,6 +100,8 @@ export class Pipeline {
   readonly #hooks: PipelineHooks;
   readonly #bounds: QueueBounds;
   readonly #pending: Command[] = [];
+  /** Commands joining the batch being assembled (non-null only during `afterCommands`). */
+  #joining: Command[] | null = null;
   #shed = 0;
   #dropped = 0;
   #draining = false;
@@ -119,7 +145,12 @@ export class Pipeline {
       }
     }
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ name, run, resolve: resolve as (v: unknown) => void, reject, signal, queuedAt: now });
+      const cmd: Command = { name, run, resolve: resolve as (v: unknown) => void, reject, signal, queuedAt: now };
+      if (opts.joinBatch && this.#joining) {
+        this.#joining.push(cmd);
+        return;
+      }
+      this.#pending.push(cmd);
       if (!this.#draining) {
         this.#draining = true;
         this.#drained = this.#drain();
@@ -163,21 +194,44 @@ export class Pipeline {
 
   async #runBatch(batch: Command[]): Promise<void> {
     const overlay = new Overlay(this.#store.reader);
-    const done: Array<{ cmd: Command; unit: Unit; value: unknown }> = [];
+    const done: Done[] = [];
     const failed: Array<{ cmd: Command; error: unknown }> = [];
-    for (const cmd of batch) {
-      // Nobody waits for the answer any more (deadline passed, client gone): do not run it.
-      if (cmd.signal?.aborted) {
-        this.#dropped++;
-        failed.push({ cmd, error: abortReason(cmd.signal) });
-        continue;
+    const runAll = (cmds: readonly Command[]) => {
+      for (const cmd of cmds) {
+        // Nobody waits for the answer any more (deadline passed, client gone): do not run it.
+        if (cmd.signal?.aborted) {
+          this.#dropped++;
+          failed.push({ cmd, error: abortReason(cmd.signal) });
+          continue;
+        }
+        const unit = new Unit(overlay, this.#hooks.now());
+        try {
+          done.push({ cmd, unit, value: cmd.run(unit) });
+        } catch (e) {
+          unit.journal.rollback();
+          failed.push({ cmd, error: this.#asEngineError(e, cmd.name) });
+        }
       }
-      const unit = new Unit(overlay, this.#hooks.now());
+    };
+    runAll(batch);
+    let wake = wakeOf(done, 0);
+    const ran = done.length;
+    if (this.#hooks.afterCommands && (wake === null || wake.size > 0)) {
+      // Waiters this batch made runs available to lease in it (one commit, not two).
+      const joining: Command[] = [];
+      this.#joining = joining;
       try {
-        done.push({ cmd, unit, value: cmd.run(unit) });
+        this.#hooks.afterCommands(wake);
       } catch (e) {
-        unit.journal.rollback();
-        failed.push({ cmd, error: this.#asEngineError(e, cmd.name) });
+        this.#log.error({ err: e }, "waking waiters before the commit failed");
+      } finally {
+        this.#joining = null;
+      }
+      if (joining.length > 0) {
+        runAll(joining);
+        const more = wakeOf(done, ran);
+        if (more === null || wake === null) wake = null;
+        else for (const q of more) wake.add(q);
       }
     }
     for (const f of failed) f.cmd.reject(f.error);
@@ -191,24 +245,23 @@ export class Pipeline {
           ? commitError
           : new EngineError("STORAGE_IO", `commit failed: ${String(commitError)}`, { cause: commitError });
         this.#log.error({ err: error, commands: done.length }, "commit failed; rebuilding memory from disk");
-        for (const d of done) d.cmd.reject(error);
+        // The commands that joined only to share this commit were decided on what failed:
+        // they run again, on their own, in the next batch (a woken long poll goes on waiting).
+        for (const d of done.slice(0, ran)) d.cmd.reject(error);
+        this.#pending.unshift(...done.slice(ran).map((d) => d.cmd));
         this.#hooks.afterFailure();
         return;
       }
     }
     const events: EventRecord[] = [];
-    const wake = new Set<string>();
-    let wakeAll = false;
     let timersChanged = false;
     for (const d of done) {
       events.push(...d.unit.events);
-      for (const q of d.unit.wake) wake.add(q);
-      wakeAll ||= d.unit.wakeAll;
       timersChanged ||= d.unit.timersChanged;
       for (const l of d.unit.logs) this.#log[l.level](l.obj, l.msg);
       d.cmd.resolve(d.value);
     }
-    this.#hooks.afterCommit({ events, wake: wakeAll ? null : wake, timersChanged });
+    this.#hooks.afterCommit({ events, wake, timersChanged });
   }
 
   #asEngineError(e: unknown, name: string): EngineError {
@@ -216,6 +269,16 @@ export class Pipeline {
     this.#log.error({ err: e, command: name }, "command failed unexpectedly");
     return new EngineError("INTERNAL", `${name} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
+}
+
+/** Queues the units of `done` from `from` on may have made runs available on; null: any. */
+function wakeOf(done: readonly Done[], from: number): Set<string> | null {
+  const wake = new Set<string>();
+  for (const { unit } of done.slice(from)) {
+    if (unit.wakeAll) return null;
+    for (const q of unit.wake) wake.add(q);
+  }
+  return wake;
 }
 
 /** Why a signal aborted, as an Error (a bare abort() gives a DOMException AbortError). */

@@ -8,6 +8,12 @@
  * moment it starts waiting, since the change that made a run eligible may have committed
  * between its first try and its registration; (2) a wake that arrives while the waiter's
  * lease attempt is in flight is remembered and checked again when the attempt returns empty.
+ *
+ * The commit that makes a run eligible wakes the waiters before it is flushed
+ * (`PipelineHooks.afterCommands`): their lease attempts join that batch and share its one
+ * commit, so a run submitted to a waiting worker is handed over with one flush, not two, and
+ * without waiting for the next batch. The same wake after the commit finds them busy and only
+ * sets their `again` (rule 2).
  */
 import type { CompiledLeaseRequest } from "../../domain/requests.js";
 import type { LeaseResult } from "../api.js";
