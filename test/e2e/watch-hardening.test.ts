@@ -92,9 +92,12 @@ describe("WatchRuns hardening", () => {
       await flood(c, "flood", 5, 1_000);
       for (const call of calls) call.cancel();
       // All five slots are free again (each new watch answers; none is refused).
-      const again = Array.from({ length: 5 }, () => new AbortController());
+      // The server frees the slots as it notices the cancellations: retry until all five open,
+      // closing a failed attempt's watches and starting the next with fresh controllers.
+      let again: AbortController[] = [];
       await vi.waitFor(
         async () => {
+          again = Array.from({ length: 5 }, () => new AbortController());
           const opened = await Promise.allSettled(again.map((ac) => openWatch(c, ac.signal)));
           const failed = opened.filter((o) => o.status === "rejected");
           if (failed.length > 0) for (const ac of again) ac.abort();
