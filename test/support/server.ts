@@ -61,17 +61,26 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
     stderr += String(d);
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  let serving = false;
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
       logs.push(line);
       try {
         const o = JSON.parse(line) as { msg?: string; port?: number };
-        if (o.msg === "serving" && typeof o.port === "number") resolve(o.port);
+        if (o.msg === "serving" && typeof o.port === "number") {
+          serving = true;
+          resolve(o.port);
+        }
       } catch {
         // not JSON
       }
     });
-    void exited.then((code) => reject(new Error(`server exited with ${code} before serving: ${stderr}`)));
+    void exited.then((code) => {
+      if (serving) return;
+      // A directory made for this server goes with it when the server never served.
+      if (opts.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
+      reject(new Error(`server exited with ${code} before serving: ${stderr}`));
+    });
   });
   let stopped: Promise<number | null> | null = null;
   const stop = (signal: NodeJS.Signals = "SIGTERM") => {
