@@ -25,17 +25,14 @@
  * OVERLOAD_SERVER_ARGS (extra server flags, space-separated), OVERLOAD_JSON=1 (one JSON line
  * per rate instead of the table).
  */
-import { spawn } from "node:child_process";
 import http2 from "node:http2";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type ActionQueueClients, SubmitTaskRequestSchema, createActionQueueClients } from "../clients/typescript/src/index.js";
 import { Health } from "../src/gen/grpc/health/v1/health_pb.js";
+import { type BenchServer, startBenchServer } from "./support/server.js";
 
 const RATES = (process.env.OVERLOAD_RATES ?? "200,500,1000,2000,4000").split(",").map(Number);
 const SECONDS = Number(process.env.OVERLOAD_SECONDS ?? "5");
@@ -56,38 +53,8 @@ function pct(xs: readonly number[], p: number): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Server {
-  readonly port: number;
-  stop(): Promise<void>;
-}
-
-async function startServer(): Promise<Server> {
-  const dir = mkdtempSync(join(tmpdir(), "aq-bench-overload-"));
-  const child = spawn(process.execPath, [...NODE_ARGS, "--import", "tsx", join(ROOT, "src/main.ts"), "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "info", ...SERVER_ARGS], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const exited = new Promise<void>((r) => child.on("exit", () => r()));
-  const port = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout }).on("line", (line) => {
-      try {
-        const o = JSON.parse(line) as { msg?: string; port?: number };
-        if (o.msg === "serving" && o.port) resolve(o.port);
-      } catch {
-        // not JSON
-      }
-    });
-    void exited.then(() => reject(new Error("server exited before serving")));
-  });
-  child.stdout.resume();
-  return {
-    port,
-    async stop() {
-      child.kill("SIGTERM");
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+function startServer(): Promise<BenchServer> {
+  return startBenchServer({ root: ROOT, nodeArgs: NODE_ARGS, serverArgs: SERVER_ARGS, dirPrefix: "aq-bench-overload-" });
 }
 
 interface Outcome {

@@ -4,16 +4,11 @@
  * time (a) submit sent -> run received by the waiting worker, and (b) submit acknowledged
  * -> run received. Real server process, gRPC over HTTP/2 on loopback, default durability.
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createActionQueueClients } from "../clients/typescript/src/index.js";
+import { startBenchServer } from "./support/server.js";
 
 const ROUNDS = Number(process.env.BENCH_WAKEUPS ?? "300");
-const ROOT = join(import.meta.dirname, "..");
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -21,22 +16,8 @@ function pct(xs: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "aq-bench-srv-"));
-  const server = spawn(process.execPath, ["--import", "tsx", join(ROOT, "src/main.ts"), "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "info"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const port = await new Promise<number>((resolve) => {
-    createInterface({ input: server.stdout }).on("line", (line) => {
-      try {
-        const o = JSON.parse(line) as { msg?: string; port?: number };
-        if (o.msg === "serving" && o.port) resolve(o.port);
-      } catch {
-        // ignore
-      }
-    });
-  });
-  server.stdout.resume();
+  const server = await startBenchServer({ dirPrefix: "aq-bench-srv-" });
+  const port = server.port;
   try {
     const producer = createActionQueueClients(createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
     const worker = createActionQueueClients(createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
@@ -66,9 +47,7 @@ async function main(): Promise<void> {
     console.log(`  submit sent -> run received by the waiting worker   p50 ${f(pct(fromSend, 50))} ms   p99 ${f(pct(fromSend, 99))} ms`);
     console.log(`  submit acknowledged -> run received                 p50 ${f(pct(fromAck, 50))} ms   p99 ${f(pct(fromAck, 99))} ms`);
   } finally {
-    server.kill("SIGTERM");
-    await new Promise((r) => server.on("exit", r));
-    rmSync(dir, { recursive: true, force: true });
+    await server.stop();
   }
 }
 

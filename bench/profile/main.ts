@@ -11,13 +11,13 @@
  * Knobs: PROFILE_N (20000), PROFILE_DIR (where the .cpuprofile is kept; a temp dir otherwise).
  * Run `npx tsc -p tsconfig.build.json` first (the script does it when dist/ is missing).
  */
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AttemptOutcome, createActionQueueClients } from "../../clients/typescript/src/index.js";
+import { startBenchServer } from "../support/server.js";
 import { byCategory, topSelf, type CpuProfile } from "./categories.js";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -25,22 +25,9 @@ const N = Number(process.env.PROFILE_N ?? "20000");
 
 async function main(): Promise<void> {
   if (!existsSync(join(ROOT, "dist/main.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "inherit" });
-  const dataDir = mkdtempSync(join(tmpdir(), "aq-profile-"));
   const profDir = process.env.PROFILE_DIR ?? mkdtempSync(join(tmpdir(), "aq-profile-cpu-"));
-  const server = spawn(process.execPath, ["--cpu-prof", "--cpu-prof-dir", profDir, join(ROOT, "dist/main.js"), "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-level", "info"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const port = await new Promise<number>((resolve) => {
-    createInterface({ input: server.stdout }).on("line", (line) => {
-      try {
-        const o = JSON.parse(line) as { msg?: string; port?: number };
-        if (o.msg === "serving" && o.port) resolve(o.port);
-      } catch {
-        // not a log line
-      }
-    });
-  });
+  const server = await startBenchServer({ entry: "dist", nodeArgs: ["--cpu-prof", "--cpu-prof-dir", profDir], dirPrefix: "aq-profile-" });
+  const port = server.port;
   const clients = () => createActionQueueClients(createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
   const spec = { queue: "q", payload: { data: new Uint8Array(16), contentType: "application/octet-stream" } };
   const started = performance.now();
@@ -71,15 +58,13 @@ async function main(): Promise<void> {
   };
   await Promise.all([submit(), work("a"), work("b")]);
   const seconds = (performance.now() - started) / 1000;
-  server.kill("SIGTERM");
-  await new Promise((r) => server.on("exit", r));
-  rmSync(dataDir, { recursive: true, force: true });
+  await server.stop();
   const file = readdirSync(profDir)
     .filter((f) => f.endsWith(".cpuprofile"))
     .map((f) => join(profDir, f))
     .sort((a, b) => statSync(b).size - statSync(a).size)[0];
   if (!file) throw new Error(`no CPU profile in ${profDir}`);
-  const profile = JSON.parse((await import("node:fs")).readFileSync(file, "utf8")) as CpuProfile;
+  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
   console.log(`end to end over gRPC: ${N} runs in ${seconds.toFixed(2)} s = ${Math.round(N / seconds)} runs/s; server profile ${file}`);
   console.log("\nserver main thread per run, by category (us):");
   for (const c of byCategory(profile, N)) console.log(`  ${c.name.padEnd(28)} ${c.usPerRun.toFixed(1).padStart(7)}  ${c.share.toFixed(1).padStart(5)} %`);
