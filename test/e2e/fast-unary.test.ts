@@ -8,6 +8,7 @@ import http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SubmitTaskRequestSchema, SubmitTaskResponseSchema } from "../../src/gen/actionqueue/v1/task_service_pb.js";
+import { type RawAnswer, rawPost } from "../support/raw-http2.js";
 import { type ServerProcess, connectGrpc, startServer } from "../support/server.js";
 
 let server: ServerProcess;
@@ -26,29 +27,12 @@ function envelope(msg: Uint8Array): Buffer {
 
 const SUBMIT = envelope(toBinary(SubmitTaskRequestSchema, create(SubmitTaskRequestSchema, { spec: { queue: "fast", payload: { data: new Uint8Array([1, 2, 3]) } } })));
 
-interface Answer {
-  readonly head: http2.IncomingHttpHeaders;
-  readonly trailers: http2.IncomingHttpHeaders;
-  readonly body: Buffer;
-}
-
 /** One SubmitTask over raw HTTP/2, its body written by `send`. */
-function call(session: http2.ClientHttp2Session, send: (req: http2.ClientHttp2Stream) => void, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = session.request({ ":method": "POST", ":path": "/actionqueue.v1.TaskService/SubmitTask", "content-type": "application/grpc", te: "trailers", ...headers });
-    let head: http2.IncomingHttpHeaders = {};
-    let trailers: http2.IncomingHttpHeaders = {};
-    const chunks: Buffer[] = [];
-    req.on("response", (h) => (head = h));
-    req.on("trailers", (t) => (trailers = t));
-    req.on("data", (d: Buffer) => chunks.push(d));
-    req.on("error", reject);
-    req.on("end", () => resolve({ head, trailers, body: Buffer.concat(chunks) }));
-    send(req);
-  });
+function call(session: http2.ClientHttp2Session, send: (req: http2.ClientHttp2Stream) => void, headers: Record<string, string> = {}): Promise<RawAnswer> {
+  return rawPost(session, "/actionqueue.v1.TaskService/SubmitTask", { "content-type": "application/grpc", ...headers }, send);
 }
 
-function submitted(a: Answer): string {
+function submitted(a: RawAnswer): string {
   expect(a.trailers["grpc-status"] ?? a.head["grpc-status"]).toBe("0");
   expect(a.head["content-type"]).toBe("application/grpc+proto");
   const res = fromBinary(SubmitTaskResponseSchema, a.body.subarray(5));

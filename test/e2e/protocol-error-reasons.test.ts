@@ -13,6 +13,7 @@ import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../src/gen/google/rpc/status_pb.js";
+import { rawPost } from "../support/raw-http2.js";
 import { type ServerProcess, startServer } from "../support/server.js";
 
 let server: ServerProcess;
@@ -82,18 +83,10 @@ function call(protocol: Protocol, path: string, body: Buffer, headers: Record<st
   return new Promise((resolve, reject) => {
     const session = http2.connect(server.url);
     session.on("error", reject);
-    const req = session.request({ ":method": "POST", ":path": `/actionqueue.v1.${path}`, "content-type": CONTENT_TYPE[protocol], te: "trailers", ...headers });
-    let head: http2.IncomingHttpHeaders = {};
-    let trailers: http2.IncomingHttpHeaders = {};
-    const chunks: Buffer[] = [];
-    req.on("response", (h) => (head = h));
-    req.on("trailers", (t) => (trailers = t));
-    req.on("data", (d: Buffer) => chunks.push(d));
-    req.on("error", reject);
-    req.on("end", () => {
+    const sent = rawPost(session, `/actionqueue.v1.${path}`, { "content-type": CONTENT_TYPE[protocol], ...headers }, (req) => req.end(body));
+    void sent.then(({ head, trailers, body: res }) => {
       session.close();
       const all = { ...head, ...trailers };
-      const res = Buffer.concat(chunks);
       try {
         switch (protocol) {
           case "grpc":
@@ -122,8 +115,7 @@ function call(protocol: Protocol, path: string, body: Buffer, headers: Record<st
       } catch (e) {
         reject(e);
       }
-    });
-    req.end(body);
+    }, reject);
   });
 }
 
