@@ -14,7 +14,8 @@
  * 256), BENCH_WAKE_RATES ("50,200"), BENCH_WAKE_SECONDS (10), BENCH_SEQ (2000),
  * BENCH_CYCLE_RUNS (20000), BENCH_SMALL_BACKLOG (10000), BENCH_WATCHERS (100),
  * BENCH_WATCH_TASKS (5000), BENCH_WATCH_BATCH (max_events_per_message, 0),
- * BENCH_PREFILL_PROCS (2), BENCH_ONLY (comma-separated workload keys, e.g. "e2e,wakeup,aq").
+ * BENCH_PREFILL_PROCS (2), BENCH_ONLY (comma-separated workload keys, e.g. "e2e,wakeup,aq"),
+ * BENCH_STORE=memory (ActionQueue over the in-memory store, no storage: an experiment only).
  */
 import { execFileSync } from "node:child_process";
 import { cpus, freemem, release, totalmem } from "node:os";

@@ -9,6 +9,7 @@ import { createInterface } from "node:readline";
 import { Redis } from "ioredis";
 import { aqHealthy, sleep } from "./drivers.js";
 import { freePort, log, removeDir, stopProcess, tempDir, track } from "./procs.js";
+import { BUILT_ENTRY, serverEntry } from "../support/server.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -52,7 +53,7 @@ export class AqServer {
   static async start(dataDir: string | null = null): Promise<AqServer> {
     const dir = dataDir ?? tempDir("aq-compare-");
     const port = await freePort();
-    const args = ["--expose-gc", "--import", MEM_PROBE, join(ROOT, "dist/main.js"), "--data-dir", dir, "--listen", `127.0.0.1:${port}`, "--log-level", "warn"];
+    const args = ["--expose-gc", "--import", MEM_PROBE, ...serverEntry(ROOT, BUILT_ENTRY), "--data-dir", dir, "--listen", `127.0.0.1:${port}`, "--log-level", "warn"];
     const t0 = performance.now();
     const cp = track(spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }));
     const memWaiters: ((m: Memory) => void)[] = [];

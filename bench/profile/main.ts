@@ -8,7 +8,8 @@
  * msgpack, RPC, engine, GC, idle, ...), plus the top functions by self time. Figures are
  * microseconds of the server's main thread per run.
  *
- * Knobs: PROFILE_N (20000), PROFILE_DIR (where the .cpuprofile is kept; a temp dir otherwise).
+ * Knobs: PROFILE_N (20000), PROFILE_DIR (where the .cpuprofile is kept; a temp dir otherwise),
+ * BENCH_STORE=memory (the server over the in-memory store: what is left without storage).
  * Run `npx tsc -p tsconfig.build.json` first (the script does it when dist/ is missing).
  */
 import { execFileSync } from "node:child_process";
@@ -17,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AttemptOutcome, createActionQueueClients } from "../../clients/typescript/src/index.js";
-import { startBenchServer } from "../support/server.js";
+import { BUILT_ENTRY, startBenchServer } from "../support/server.js";
 import { byCategory, topSelf, type CpuProfile } from "./categories.js";
 
 const ROOT = join(import.meta.dirname, "../..");
@@ -26,7 +27,7 @@ const N = Number(process.env.PROFILE_N ?? "20000");
 async function main(): Promise<void> {
   if (!existsSync(join(ROOT, "dist/main.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "inherit" });
   const profDir = process.env.PROFILE_DIR ?? mkdtempSync(join(tmpdir(), "aq-profile-cpu-"));
-  const server = await startBenchServer({ entry: "dist", nodeArgs: ["--cpu-prof", "--cpu-prof-dir", profDir], dirPrefix: "aq-profile-" });
+  const server = await startBenchServer({ entry: BUILT_ENTRY, nodeArgs: ["--cpu-prof", "--cpu-prof-dir", profDir], dirPrefix: "aq-profile-" });
   const port = server.port;
   const clients = () => createActionQueueClients(createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
   const spec = { queue: "q", payload: { data: new Uint8Array(16), contentType: "application/octet-stream" } };

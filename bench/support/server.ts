@@ -12,8 +12,25 @@ import type { Readable } from "node:stream";
 
 const HERE = join(import.meta.dirname, "../..");
 
+/**
+ * How a benchmark starts the server: "dist" the built server, "src" src/main.ts under tsx,
+ * "memory" the real server over the in-memory store (memory-main.ts, under tsx; no storage
+ * at all, to measure what is not storage).
+ */
+export type ServerEntry = "src" | "dist" | "memory";
+
+/** The node arguments that run `entry` of the checkout at `root`. */
+export function serverEntry(root: string, entry: ServerEntry): string[] {
+  if (entry === "dist") return [join(root, "dist/main.js")];
+  if (entry === "memory") return ["--import", "tsx", join(root, "bench/support/memory-main.ts")];
+  return ["--import", "tsx", join(root, "src/main.ts")];
+}
+
+/** BENCH_STORE=memory: benchmarks that start the built server use the memory entry instead. */
+export const BUILT_ENTRY: ServerEntry = process.env.BENCH_STORE === "memory" ? "memory" : "dist";
+
 export interface BenchServerOptions {
-  readonly entry?: "src" | "dist";
+  readonly entry?: ServerEntry;
   /** Node flags before the entry point (e.g. --cpu-prof). */
   readonly nodeArgs?: readonly string[];
   /** Server flags after the defaults (--data-dir, --listen, --log-level info). */
@@ -35,7 +52,7 @@ export interface BenchServer {
 export async function startBenchServer(opts: BenchServerOptions = {}): Promise<BenchServer> {
   const root = opts.root ?? HERE;
   const dir = mkdtempSync(join(tmpdir(), opts.dirPrefix ?? "aq-bench-"));
-  const entry = opts.entry === "dist" ? [join(root, "dist/main.js")] : ["--import", "tsx", join(root, "src/main.ts")];
+  const entry = serverEntry(root, opts.entry ?? "src");
   const args = [...(opts.nodeArgs ?? []), ...entry, "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "info", ...(opts.serverArgs ?? [])];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
   const exited = new Promise<void>((r) => child.on("exit", () => r()));
