@@ -40,6 +40,8 @@ export interface Config {
   readonly idleTimeoutMs: number;
   readonly handshakeTimeoutMs: number;
   readonly stallTimeoutMs: number;
+  /** Browser origins allowed to call the API cross-origin (normalised; empty: none). */
+  readonly corsOrigins: readonly string[];
 }
 
 interface Setting {
@@ -95,6 +97,43 @@ function oneOf<T extends string>(name: string, values: readonly T[]) {
   };
 }
 
+/**
+ * A comma-separated list of browser origins, each normalised to what a browser sends in its
+ * Origin header (lower-case host, default port dropped, IDN as punycode), so that matching is
+ * a plain string comparison. Only http and https: an origin is `scheme://host[:port]` with no
+ * path (not even a trailing "/"), query, fragment, user info or wildcard. `*` is refused: the
+ * API has no authentication yet (SPEC §12), so any page open in a browser on a machine that
+ * can reach the server — even one listening on loopback only — could submit, cancel and pause
+ * through it; the origins have to be listed. `null` (sandboxed frames, file: pages) is refused
+ * for the same reason.
+ */
+function originList(name: string) {
+  return (raw: string): readonly string[] => {
+    if (raw.trim() === "") return [];
+    const out = new Set<string>();
+    for (const part of raw.split(",")) {
+      const o = part.trim();
+      if (o === "") throw new ConfigError(`${name}: empty origin in "${raw}" (a comma too many?)`);
+      if (o === "*") throw new ConfigError(`${name}: "*" is not accepted (the API has no authentication: any web page could drive it); list the origins, e.g. https://app.example,http://localhost:5173`);
+      const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)$/i.exec(o);
+      if (!m) throw new ConfigError(`${name}: "${o}" is not an origin (scheme://host[:port], no path, query or trailing "/")`);
+      const scheme = (m[1] as string).toLowerCase();
+      if (scheme !== "http" && scheme !== "https") throw new ConfigError(`${name}: "${o}" must use http or https`);
+      const authority = m[2] as string;
+      if (authority.includes("@") || authority.includes("*")) throw new ConfigError(`${name}: "${o}" is not an origin (no user info or wildcard: list each origin)`);
+      let url: URL;
+      try {
+        url = new URL(o);
+      } catch {
+        throw new ConfigError(`${name}: "${o}" is not an origin (bad host or port)`);
+      }
+      if (url.hostname === "") throw new ConfigError(`${name}: "${o}" has no host`);
+      out.add(url.origin);
+    }
+    return [...out];
+  };
+}
+
 const text = (raw: string) => raw;
 const optionalText = (raw: string) => (raw === "" ? null : raw);
 
@@ -142,6 +181,7 @@ const SETTINGS: readonly Setting[] = [
   { key: "idleTimeoutMs", flag: "idle-timeout", env: "ACTIONQUEUE_IDLE_TIMEOUT", def: "120s", help: "a connection with no call in progress for this long is closed (HTTP/2 GOAWAY; HTTP/1.1 keep-alive)", parse: duration("idle-timeout") },
   { key: "handshakeTimeoutMs", flag: "handshake-timeout", env: "ACTIONQUEUE_HANDSHAKE_TIMEOUT", def: "10s", help: "a new connection must complete its TLS handshake and first request headers (HTTP/1.1) or preface (HTTP/2) within this", parse: duration("handshake-timeout") },
   { key: "stallTimeoutMs", flag: "stall-timeout", env: "ACTIONQUEUE_STALL_TIMEOUT", def: "30s", help: "a request body that makes no progress for this long while the server waits for it is reset", parse: duration("stall-timeout") },
+  { key: "corsOrigins", flag: "cors-origins", env: "ACTIONQUEUE_CORS_ORIGINS", def: "", help: "browser origins allowed to call the API (CORS), comma-separated scheme://host[:port], e.g. https://app.example,http://localhost:5173; \"*\" is refused", parse: originList("cors-origins") },
 ];
 
 /** The --help text. */

@@ -24,6 +24,7 @@ import { ServerReflection as ReflectionV1alpha } from "../gen/grpc/reflection/v1
 import { nodeAdapter } from "./adapter.js";
 import { fastUnary } from "./fast-unary.js";
 import { ConnectionTracker, http2Options } from "./connections.js";
+import { withCors } from "./cors.js";
 import { Admission, admissionInterceptor, shedAtTheDoor } from "./admission.js";
 import type { ServiceContext } from "./context.js";
 import { toConnectError } from "./errors.js";
@@ -177,7 +178,9 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
     },
     connect,
   );
-  const handler = shedAtTheDoor(admission, direct);
+  // CORS first: a preflight is answered before admission and routing, and the CORS headers
+  // are on the response before anything (a refusal included) can write it (cors.ts).
+  const handler = withCors(config.corsOrigins, shedAtTheDoor(admission, direct));
 
   const sessions = new Set<http2.ServerHttp2Session>();
   const sockets = new Set<net.Socket>();
