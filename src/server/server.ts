@@ -225,6 +225,13 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
       handler,
     );
     h1.on("request", onRequest);
+    // h1 never listens itself (the sniffing listener below hands it its connections), and
+    // Node starts an http.Server's connection tracking — the headersTimeout/requestTimeout
+    // checks above and what closeIdleConnections() walks — on its "listening" event. Without
+    // it a keep-alive connection's second request could hold its headers open forever, and
+    // an idle keep-alive connection held shutdown for the whole grace period
+    // (connections.test.ts: "second request never completes its headers"; shutdown tests).
+    h1.emit("listening");
     http1 = h1;
     // Decide per connection from its first bytes: the HTTP/2 preface starts with "PRI", no
     // HTTP/1.1 method does. The bytes are read in paused mode and put back with unshift, so
@@ -281,8 +288,9 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
         shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
         // HTTP/2: GOAWAY, then the session closes when its streams are done.
         for (const s of sessions) s.close();
-        // HTTP/1.1: idle keep-alive connections hold nothing in flight.
-        http1?.closeIdleConnections();
+        // HTTP/1.1: idle keep-alive connections hold nothing in flight. close() closes them
+        // and stops the connection-tracking interval (h1 itself holds no listening handle).
+        http1?.close();
         const deadline = setTimeout(() => {
           for (const s of sessions) s.destroy();
           for (const s of sockets) s.destroy();

@@ -252,6 +252,29 @@ describe("idle, silent and stalled connections", () => {
     expect(results.map((r) => r === "open")).toEqual([false, false, false]);
   });
 
+  it("closes a keep-alive HTTP/1.1 connection whose second request never completes its headers, after the handshake timeout", async () => {
+    // A long idle timeout, so that only the headers timeout can close the connection.
+    const patient = await startServer({ args: ["--idle-timeout", "120s", "--handshake-timeout", "1s"] });
+    try {
+      await secondRequestCut(patient.port);
+    } finally {
+      await patient.cleanup();
+    }
+  });
+
+  async function secondRequestCut(port: number): Promise<void> {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.on("error", () => undefined);
+    let text = "";
+    socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+    socket.write("POST /grpc.health.v1.Health/Check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+    expect(await eventually(() => /^HTTP\/1\.1 200/.test(text) && text.includes("SERVING"), 10_000)).toBe(true);
+    // The second request's headers never end: Node's headersTimeout (the handshake timeout)
+    // must cut it, which it only checks on a server whose connection tracking was started.
+    socket.write("POST /grpc.health.v1.Health/Check HTTP/1.1\r\nHost: x\r\n");
+    expect(await closedWithin(socket, 10_000)).not.toBe("open");
+  }
+
   it("does not cut a long poll or a watch on an otherwise idle connection", async () => {
     const c = connectGrpc(server.port);
     const started = Date.now();
@@ -327,5 +350,27 @@ describe("connection cap", () => {
     for (const s of held) s.destroy();
     await sleep(300);
     expect(await healthOnNewConnection(server.port)).toBe("0");
+  });
+});
+
+describe("shutdown with an idle HTTP/1.1 keep-alive connection", () => {
+  it("does not wait out the grace period for a connection with nothing in flight", async () => {
+    // A grace far longer than the test's bound: the exit must come from closing the idle
+    // connection, not from the grace period running out.
+    const server = await startServer({ args: ["--shutdown-grace", "300s", "--idle-timeout", "300s"] });
+    try {
+      const socket = net.connect(server.port, "127.0.0.1");
+      socket.on("error", () => undefined);
+      let text = "";
+      socket.on("data", (d: Buffer) => (text += d.toString("latin1")));
+      socket.write("POST /grpc.health.v1.Health/Check HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
+      expect(await eventually(() => text.includes("SERVING"), 10_000)).toBe(true);
+      const closed = closedWithin(socket, 120_000);
+      const exit = await Promise.race([server.stop("SIGTERM"), sleep(120_000).then(() => "still running" as const)]);
+      expect(exit).toBe(0);
+      expect(await closed).not.toBe("open");
+    } finally {
+      await server.cleanup();
+    }
   });
 });
