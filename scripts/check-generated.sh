@@ -2,9 +2,10 @@
 # Fails when `buf generate` changes the committed generated code (it must be reproducible).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dirs=(src/gen clients/typescript/src/gen)
+# The generated folders of every template that scripts/generate.sh runs.
+dirs=(src/gen clients/typescript/src/gen clients/python/src/actionqueue clients/python/src/actionqueue_client/_gen clients/go/gen)
 before=$(git status --porcelain -- "${dirs[@]}"; git diff -- "${dirs[@]}" | sha256sum)
-npx --no-install buf generate
+bash scripts/generate.sh
 after=$(git status --porcelain -- "${dirs[@]}"; git diff -- "${dirs[@]}" | sha256sum)
 if [ "$before" != "$after" ] || [ -n "$(git status --porcelain -- "${dirs[@]}")" ]; then
   echo "check-generated: 'buf generate' changed the generated code; commit the regenerated files:" >&2

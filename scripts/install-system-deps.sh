@@ -6,7 +6,14 @@
 #   python3-grpcio (+protobuf)  the Python client and its tests (/usr/bin/python3)
 #   protobuf-compiler(-grpc)    protoc and grpc_python_plugin for `buf generate` (Python)
 #   golang-go, golang-google-grpc-dev, golang-google-protobuf-dev, protoc-gen-go,
-#   protoc-gen-go-grpc          the Go client, built offline from Debian's sources
+#   protoc-gen-go-grpc, golang-google-genproto-dev (google.rpc error details),
+#   golang-github-golang-protobuf-1-5-dev
+#                               the Go client, built offline from Debian's sources. The
+#                               1-5 package must be named in the same install as grpc-dev:
+#                               left alone apt picks the 1-3 API, whose codec cannot
+#                               marshal the generated (protobuf-go 1.28) messages
+#   python3-venv, python3-pip, python3-setuptools
+#                               the Python package's pip-install test
 #   chromium                    the browser test (driven by puppeteer-core)
 set -euo pipefail
 PACKAGES=(
@@ -14,6 +21,8 @@ PACKAGES=(
   python3-grpcio python3-protobuf
   protobuf-compiler protobuf-compiler-grpc
   golang-go golang-google-grpc-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc
+  golang-google-genproto-dev golang-github-golang-protobuf-1-5-dev
+  python3-venv python3-pip python3-setuptools
   chromium
 )
 missing=()
