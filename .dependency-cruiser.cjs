@@ -18,6 +18,9 @@
  *   gen-only-from-server        Generated protobuf code (src/gen) is imported only by src/server and
  *                               src/main.ts (and by itself): the wire format stays at the edge.
  *   clients-not-src             clients/ never import src/: the published client stands alone.
+ *   client-web-entry-no-node    The browser entry of the TypeScript client (web.ts) and what it
+ *                               imports (clients.ts, errors.ts, watch.ts, generated code) never
+ *                               import connect-node or a node builtin: a bundler would fail.
  *   not-to-unresolvable         Every import resolves to a file, builtin or package. This guards the
  *                               rules above: an import that failed to resolve would match none of
  *                               their paths and slip through unchecked.
@@ -89,6 +92,20 @@ module.exports = {
       severity: "error",
       from: { path: "^clients/" },
       to: { path: "^src/" },
+    },
+    {
+      name: "client-web-entry-no-node",
+      comment: "The client's browser entry (web.ts) and its imports must not reach connect-node or a node builtin.",
+      severity: "error",
+      from: { path: "^clients/typescript/src/(web|clients|errors|watch|generated)\\.ts$|^clients/typescript/src/gen/" },
+      to: { path: ["@connectrpc/connect-node", "^clients/typescript/src/(client|index)\\.ts$", "^clients/typescript/src/worker/"], dependencyTypes: ["npm", "local"] },
+    },
+    {
+      name: "client-web-entry-no-builtins",
+      comment: "The client's browser entry (web.ts) and its imports must not import node builtins.",
+      severity: "error",
+      from: { path: "^clients/typescript/src/(web|clients|errors|watch|generated)\\.ts$|^clients/typescript/src/gen/" },
+      to: { dependencyTypes: ["core"] },
     },
     {
       name: "not-to-unresolvable",

@@ -15,13 +15,14 @@ const TS_FILES = [
   "test/**/*.ts",
   "bench/**/*.ts",
   "clients/typescript/src/**/*.ts",
+  "examples/typescript/**/*.ts",
   "vitest.config.ts",
 ];
 const JS_FILES = ["scripts/**/*.{js,mjs,cjs}", "eslint.config.js", ".dependency-cruiser.cjs"];
 
 export default defineConfig([
   // Generated code (buf generate), build output, dependencies and vendored protos.
-  globalIgnores(["**/gen/", "dist/", "node_modules/", "third_party/", "coverage/", "data/"]),
+  globalIgnores(["**/gen/", "**/dist/", "node_modules/", "third_party/", "coverage/", "data/"]),
 
   {
     name: "actionqueue/all",
