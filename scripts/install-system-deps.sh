@@ -2,7 +2,7 @@
 # Installs the Debian packages the test suite drives, when any is missing (as root; CI and
 # the development machines run as root). Safe to run again: it does nothing when all are
 # there. Called by .ci/run before `npm ci && npm test`.
-#   jq                          the README's and the operations guide's recipes
+#   jq, curl                    the README's and the operations guide's recipes
 #   python3-grpcio (+protobuf)  the Python client and its tests (/usr/bin/python3)
 #   protobuf-compiler(-grpc)    protoc and grpc_python_plugin for `buf generate` (Python)
 #   golang-go, golang-google-grpc-dev, golang-google-protobuf-dev, protoc-gen-go,
@@ -17,7 +17,7 @@
 #   chromium                    the browser test (driven by puppeteer-core)
 set -euo pipefail
 PACKAGES=(
-  jq
+  jq curl
   python3-grpcio python3-protobuf
   protobuf-compiler protobuf-compiler-grpc
   golang-go golang-google-grpc-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc
