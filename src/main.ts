@@ -6,7 +6,7 @@
 import pino from "pino";
 import { ConfigError, helpText, parseConfig } from "./config.js";
 import { Engine } from "./engine/engine.js";
-import { uuidV7Source } from "./ids/uuidv7.js";
+import { engineOptions } from "./engine-options.js";
 import { ListenError, type RunningServer, startServer } from "./server/server.js";
 import { LmdbStore, StoreOpenError } from "./storage/lmdb/store.js";
 
@@ -78,27 +78,7 @@ async function main(): Promise<void> {
     throw e;
   }
   if (stoppedDuringStartUp()) return;
-  engine = await Engine.open({
-    store,
-    clock: { now: () => Date.now() },
-    ids: uuidV7Source(),
-    random: { next: Math.random },
-    limits: {
-      maxPayloadBytes: config.maxPayloadBytes,
-      maxOutputBytes: config.maxOutputBytes,
-      maxErrorBytes: config.maxErrorBytes,
-      maxRepeatCount: config.maxRepeatCount,
-      maxTaskDepth: config.maxTaskDepth,
-    },
-    retentionMs: config.retentionMs,
-    dedupWindowMs: config.dedupWindowMs,
-    purgeIntervalMs: Math.max(10, config.purgeIntervalMs),
-    storageQuotaBytes: config.storageQuotaBytes,
-    cronWindow: config.cronWindow,
-    maxQueuedCommands: config.maxQueuedCommands,
-    maxQueueDelayMs: config.maxQueueDelayMs,
-    logger: log,
-  });
+  engine = await Engine.open(engineOptions(config, store, log));
   if (stoppedDuringStartUp()) return;
   try {
     server = await startServer(engine, config, log);

@@ -8,34 +8,14 @@
 import pino from "pino";
 import { parseConfig } from "../../src/config.js";
 import { Engine } from "../../src/engine/engine.js";
-import { uuidV7Source } from "../../src/ids/uuidv7.js";
+import { engineOptions } from "../../src/engine-options.js";
 import { startServer } from "../../src/server/server.js";
 import { MemoryStore } from "../../src/storage/memory/memory-store.js";
 
 const config = parseConfig(process.argv.slice(2), process.env);
 if (config === "help") throw new Error("memory-main.ts takes the server's flags");
 const log = pino({ level: config.logLevel, base: { service: "actionqueue-memory-bench" } });
-const engine = await Engine.open({
-  store: MemoryStore.open(),
-  clock: { now: () => Date.now() },
-  ids: uuidV7Source(),
-  random: { next: Math.random },
-  limits: {
-    maxPayloadBytes: config.maxPayloadBytes,
-    maxOutputBytes: config.maxOutputBytes,
-    maxErrorBytes: config.maxErrorBytes,
-    maxRepeatCount: config.maxRepeatCount,
-    maxTaskDepth: config.maxTaskDepth,
-  },
-  retentionMs: config.retentionMs,
-  dedupWindowMs: config.dedupWindowMs,
-  purgeIntervalMs: Math.max(10, config.purgeIntervalMs),
-  storageQuotaBytes: config.storageQuotaBytes,
-  cronWindow: config.cronWindow,
-  maxQueuedCommands: config.maxQueuedCommands,
-  maxQueueDelayMs: config.maxQueueDelayMs,
-  logger: log,
-});
+const engine = await Engine.open(engineOptions(config, MemoryStore.open(), log));
 const server = await startServer(engine, config, log);
 const stop = () => void server.close(config.shutdownGraceMs).then(() => process.exit(0));
 process.on("SIGTERM", stop);

@@ -11,7 +11,6 @@
  *    RESOURCE_EXHAUSTED (OVERLOADED) while the read class is full.
  */
 import http from "node:http";
-import http2 from "node:http2";
 import net from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
@@ -23,51 +22,17 @@ import { RunService } from "../../src/gen/actionqueue/v1/run_service_pb.js";
 import { TaskService } from "../../src/gen/actionqueue/v1/task_service_pb.js";
 import { WorkerService } from "../../src/gen/actionqueue/v1/worker_service_pb.js";
 import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
+import { type Answer, type HttpVersion, request as send } from "../support/http-answer.js";
 import { type ServerProcess, startServer } from "../support/server.js";
 
 const SERVICES = [TaskService, RunService, WorkerService, AdminService];
 const READS = ["GetStats", "GetConcurrencyKey", "ListConcurrencyKeys", "GetRun", "ListRuns", "ListAttempts", "GetTask", "ListTasks"];
 
-interface Answer {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: Buffer;
-}
-
 const http1Agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-/** One request over HTTP/1.1 (through `agent`, kept alive) or HTTP/2 (a fresh session). */
-function request(port: number, version: "1.1" | "2", method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
-  if (version === "1.1") {
-    return new Promise((resolve, reject) => {
-      const req = http.request({ host: "127.0.0.1", port, method, path, headers, agent: http1Agent }, (res) => {
-        const parts: Buffer[] = [];
-        res.on("data", (c: Buffer) => parts.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
-      });
-      req.on("error", reject);
-      req.end(body);
-    });
-  }
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    session.on("error", reject);
-    const req = session.request({ ":method": method, ":path": path, ...headers }, { endStream: body === undefined });
-    let status = 0;
-    let answerHeaders: Record<string, string | string[] | undefined> = {};
-    const parts: Buffer[] = [];
-    req.on("response", (h) => {
-      status = Number(h[":status"]);
-      answerHeaders = h;
-    });
-    req.on("data", (c: Buffer) => parts.push(c));
-    req.on("end", () => {
-      session.close();
-      resolve({ status, headers: answerHeaders, body: Buffer.concat(parts) });
-    });
-    req.on("error", reject);
-    if (body !== undefined) req.end(body);
-  });
+/** One request; HTTP/1.1 ones share `http1Agent`'s kept-alive connection. */
+function request(port: number, version: HttpVersion, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
+  return send(port, version, method, path, headers, body, http1Agent);
 }
 
 const getPath = (method: string, json: unknown) => `/${serviceOf(method)}/${method}?connect=v1&encoding=json&message=${encodeURIComponent(JSON.stringify(json))}`;

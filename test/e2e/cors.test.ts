@@ -18,52 +18,13 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { cors } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
+import { type Answer, type HttpVersion, request } from "../support/http-answer.js";
 import { type ServerProcess, startServer } from "../support/server.js";
 
 const ALLOWED = "http://app.example:5173";
 const OTHER = "https://elsewhere.example";
 
-interface Answer {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: Buffer;
-}
-
-type Version = "1.1" | "2";
-
-/** One request over a fresh connection, HTTP/1.1 or HTTP/2; resolves with the whole answer. */
-function request(port: number, version: Version, method: string, path: string, headers: Record<string, string>, body?: Uint8Array | string): Promise<Answer> {
-  if (version === "1.1") {
-    return new Promise((resolve, reject) => {
-      const req = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (res) => {
-        const parts: Buffer[] = [];
-        res.on("data", (c: Buffer) => parts.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts) }));
-      });
-      req.on("error", reject);
-      req.end(body);
-    });
-  }
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    session.on("error", reject);
-    const req = session.request({ ":method": method, ":path": path, ...headers }, { endStream: body === undefined });
-    let status = 0;
-    let answerHeaders: Record<string, string | string[] | undefined> = {};
-    const parts: Buffer[] = [];
-    req.on("response", (h) => {
-      status = Number(h[":status"]);
-      answerHeaders = h;
-    });
-    req.on("data", (c: Buffer) => parts.push(c));
-    req.on("end", () => {
-      session.close();
-      resolve({ status, headers: answerHeaders, body: Buffer.concat(parts) });
-    });
-    req.on("error", reject);
-    if (body !== undefined) req.end(body);
-  });
-}
+type Version = HttpVersion;
 
 /** The response headers a server sets for CORS, by lower-case name. */
 function corsHeaders(a: Answer): Record<string, string> {
