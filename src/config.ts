@@ -12,6 +12,10 @@ export interface Config {
   readonly tlsCert: string | null;
   readonly tlsKey: string | null;
   readonly logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+  /** json, pretty (pino-pretty), or auto: pretty when stdout is a terminal, JSON otherwise. */
+  readonly logFormat: "auto" | "json" | "pretty";
+  /** Time field of JSON log lines: epoch milliseconds or ISO-8601 (pretty lines always show ISO). */
+  readonly logTime: "epoch" | "iso";
   readonly durability: "strict" | "relaxed";
   readonly maxMessageBytes: number;
   readonly maxPayloadBytes: number;
@@ -42,6 +46,12 @@ export interface Config {
   readonly stallTimeoutMs: number;
   /** Browser origins allowed to call the API cross-origin (normalised; empty: none). */
   readonly corsOrigins: readonly string[];
+  /** A second address serving only `GET /metrics` (plain HTTP); null: only the main port. */
+  readonly metricsListen: { readonly host: string; readonly port: number } | null;
+  /** JSON auth file of bearer-token digests and roles (docs/auth.md); null: the API is open. */
+  readonly authFile: string | null;
+  /** Serve without an auth file on a non-loopback address (refused otherwise). */
+  readonly allowUnauthenticated: boolean;
 }
 
 interface Setting {
@@ -101,10 +111,11 @@ function oneOf<T extends string>(name: string, values: readonly T[]) {
  * A comma-separated list of browser origins, each normalised to what a browser sends in its
  * Origin header (lower-case host, default port dropped, IDN as punycode), so that matching is
  * a plain string comparison. Only http and https: an origin is `scheme://host[:port]` with no
- * path (not even a trailing "/"), query, fragment, user info or wildcard. `*` is refused: the
- * API has no authentication yet (SPEC §12), so any page open in a browser on a machine that
- * can reach the server — even one listening on loopback only — could submit, cancel and pause
- * through it; the origins have to be listed. `null` (sandboxed frames, file: pages) is refused
+ * path (not even a trailing "/"), query, fragment, user info or wildcard. `*` is refused: a
+ * server without an auth file (the default on loopback) answers any caller, so any page open
+ * in a browser on a machine that can reach the server could submit, cancel and pause through
+ * it; and with an auth file, a token pasted into one page should not be usable from every
+ * other. The origins have to be listed. `null` (sandboxed frames, file: pages) is refused
  * for the same reason.
  */
 function originList(name: string) {
@@ -114,7 +125,7 @@ function originList(name: string) {
     for (const part of raw.split(",")) {
       const o = part.trim();
       if (o === "") throw new ConfigError(`${name}: empty origin in "${raw}" (a comma too many?)`);
-      if (o === "*") throw new ConfigError(`${name}: "*" is not accepted (the API has no authentication: any web page could drive it); list the origins, e.g. https://app.example,http://localhost:5173`);
+      if (o === "*") throw new ConfigError(`${name}: "*" is not accepted (any web page could drive the API from a browser that reaches it); list the origins, e.g. https://app.example,http://localhost:5173`);
       const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)$/i.exec(o);
       if (!m) throw new ConfigError(`${name}: "${o}" is not an origin (scheme://host[:port], no path, query or trailing "/")`);
       const scheme = (m[1] as string).toLowerCase();
@@ -134,8 +145,44 @@ function originList(name: string) {
   };
 }
 
+function boolean(name: string) {
+  return (raw: string): boolean => {
+    if (raw === "true") return true;
+    if (raw === "false") return false;
+    throw new ConfigError(`${name}: "${raw}" must be true or false`);
+  };
+}
+
+/**
+ * Whether `host` (from --listen) only accepts connections from this machine: `localhost`,
+ * 127.0.0.0/8, ::1 (and its IPv4-mapped form). A wildcard (0.0.0.0, ::) or any other name or
+ * address may be reachable from elsewhere.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1") return true;
+  const v4 = h.startsWith("::ffff:") ? h.slice(7) : h;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
+}
+
 const text = (raw: string) => raw;
 const optionalText = (raw: string) => (raw === "" ? null : raw);
+
+/**
+ * An optional `host:port` (IPv6 in brackets, e.g. `[::1]:9464`; port 0 picks a free one);
+ * empty: none. The host is checked for shape only (a name that does not resolve fails at
+ * listen time, as --listen does).
+ */
+function optionalAddress(name: string) {
+  return (raw: string): { host: string; port: number } | null => {
+    const v = raw.trim();
+    if (v === "") return null;
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
+    const port = Number(m?.[2]);
+    if (!m || port > 65_535) throw new ConfigError(`${name}: "${raw}" must be host:port (e.g. 127.0.0.1:9464, [::1]:9464), port 0 to 65535`);
+    return { host: (m[1] as string).replace(/^\[(.*)\]$/, "$1"), port };
+  };
+}
 
 /** A byte count as the --help text shows it: "1MiB", "64KiB", or plain bytes. */
 function bytesText(n: number): string {
@@ -153,6 +200,8 @@ const SETTINGS: readonly Setting[] = [
   { key: "tlsCert", flag: "tls-cert", env: "ACTIONQUEUE_TLS_CERT", def: "", help: "PEM certificate file; with --tls-key serves TLS (HTTP/2 and HTTP/1.1 via ALPN)", parse: optionalText },
   { key: "tlsKey", flag: "tls-key", env: "ACTIONQUEUE_TLS_KEY", def: "", help: "PEM private key file for --tls-cert", parse: optionalText },
   { key: "logLevel", flag: "log-level", env: "ACTIONQUEUE_LOG_LEVEL", def: "info", help: "trace, debug, info, warn, error, fatal or silent", parse: oneOf("log-level", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const) },
+  { key: "logFormat", flag: "log-format", env: "ACTIONQUEUE_LOG_FORMAT", def: "auto", help: "json (one object a line), pretty (human-readable, via pino-pretty) or auto (pretty when stdout is a terminal, else json)", parse: oneOf("log-format", ["auto", "json", "pretty"] as const) },
+  { key: "logTime", flag: "log-time", env: "ACTIONQUEUE_LOG_TIME", def: "epoch", help: "time field of JSON log lines: epoch (milliseconds) or iso (ISO-8601 UTC); pretty lines always show ISO-8601", parse: oneOf("log-time", ["epoch", "iso"] as const) },
   { key: "durability", flag: "durability", env: "ACTIONQUEUE_DURABILITY", def: "strict", help: "strict: every reply waits for the disk flush; relaxed: no flush (survives a process crash, may lose the last moments on power loss)", parse: oneOf("durability", ["strict", "relaxed"] as const) },
   { key: "maxMessageBytes", flag: "max-message-bytes", env: "ACTIONQUEUE_MAX_MESSAGE_BYTES", def: "4MiB", help: "largest request or response message; larger ones are refused before parsing", parse: bytes("max-message-bytes", 1024) },
   { key: "maxPayloadBytes", flag: "max-payload-bytes", env: "ACTIONQUEUE_MAX_PAYLOAD_BYTES", def: bytesText(L.maxPayloadBytes), help: "largest task payload", parse: bytes("max-payload-bytes", 1) },
@@ -182,6 +231,9 @@ const SETTINGS: readonly Setting[] = [
   { key: "handshakeTimeoutMs", flag: "handshake-timeout", env: "ACTIONQUEUE_HANDSHAKE_TIMEOUT", def: "10s", help: "a new connection must complete its TLS handshake and first request headers (HTTP/1.1) or preface (HTTP/2) within this", parse: duration("handshake-timeout") },
   { key: "stallTimeoutMs", flag: "stall-timeout", env: "ACTIONQUEUE_STALL_TIMEOUT", def: "30s", help: "a request body that makes no progress for this long while the server waits for it is reset", parse: duration("stall-timeout") },
   { key: "corsOrigins", flag: "cors-origins", env: "ACTIONQUEUE_CORS_ORIGINS", def: "", help: "browser origins allowed to call the API (CORS), comma-separated scheme://host[:port], e.g. https://app.example,http://localhost:5173; \"*\" is refused", parse: originList("cors-origins") },
+  { key: "metricsListen", flag: "metrics-listen", env: "ACTIONQUEUE_METRICS_LISTEN", def: "", help: "also serve GET /metrics (Prometheus) on this host:port, plain HTTP; /metrics on the main port is unauthenticated, so keep this one on a private address when metrics must stay private", parse: optionalAddress("metrics-listen") },
+  { key: "authFile", flag: "auth-file", env: "ACTIONQUEUE_AUTH_FILE", def: "", help: "JSON file of bearer-token SHA-256 digests mapped to roles and queues (docs/auth.md); without it the API is open, and only a loopback --listen is accepted", parse: optionalText },
+  { key: "allowUnauthenticated", flag: "allow-unauthenticated", env: "ACTIONQUEUE_ALLOW_UNAUTHENTICATED", def: "false", help: "true: serve without --auth-file on a non-loopback --listen address (anyone who reaches the port may call everything)", parse: boolean("allow-unauthenticated") },
 ];
 
 /** The --help text. */
@@ -199,7 +251,23 @@ export function helpText(): string {
     lines.push(`${"".padEnd(32)}env ${s.env}, default ${s.def === "" ? "(none)" : s.def}`);
   }
   lines.push(`  --help`.padEnd(32) + "print this text and exit");
+  lines.push(`  --version`.padEnd(32) + "print the version and exit");
   return lines.join("\n");
+}
+
+/**
+ * Whether the command line asks for the version (`--version` or `-V` in a flag's place, not
+ * as another flag's value). Checked before parseConfig, so that `--version` works whatever
+ * else is on the line.
+ */
+export function isVersionRequest(argv: readonly string[]): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--version" || arg === "-V") return true;
+    const name = arg.startsWith("--") && !arg.includes("=") ? arg.slice(2) : null;
+    if (name !== null && SETTINGS.some((s) => s.flag === name)) i++;
+  }
+  return false;
 }
 
 /** Parses configuration; returns "help" when --help was given. Throws ConfigError. */
@@ -238,5 +306,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
   out.host = (m[1] as string).replace(/^\[(.*)\]$/, "$1");
   out.port = port;
   if ((out.tlsCert === null) !== (out.tlsKey === null)) throw new ConfigError("tls-cert and tls-key must be given together");
+  // SPEC §12: an open API is only for this machine; elsewhere it takes an auth file, or an
+  // explicit statement that anyone reaching the port may call everything.
+  if (out.authFile === null && !out.allowUnauthenticated && !isLoopbackHost(out.host as string)) {
+    throw new ConfigError(`listen: ${listen} is not a loopback address and no --auth-file is given; give --auth-file (docs/auth.md), or --allow-unauthenticated true to serve an open API anyway`);
+  }
   return out as unknown as Config;
 }

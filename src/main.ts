@@ -3,10 +3,13 @@
  * SIGTERM / SIGINT. The only place that builds adapters. Every start-up failure is one line
  * on stderr and a non-zero exit.
  */
-import pino from "pino";
-import { ConfigError, helpText, parseConfig } from "./config.js";
+import { createLogger } from "./bin/logger.js";
+import { packageVersion } from "./bin/version.js";
+import { ConfigError, helpText, isLoopbackHost, isVersionRequest, parseConfig } from "./config.js";
 import { Engine } from "./engine/engine.js";
 import { engineOptions } from "./engine-options.js";
+import { type AuthFile, AuthFileError, loadAuthFile } from "./server/auth/auth-file.js";
+import { Metrics } from "./server/metrics/metrics.js";
 import { ListenError, type RunningServer, startServer } from "./server/server.js";
 import { LmdbStore, StoreOpenError } from "./storage/lmdb/store.js";
 
@@ -16,6 +19,10 @@ function fail(message: string, code = 1): never {
 }
 
 async function main(): Promise<void> {
+  if (isVersionRequest(process.argv.slice(2))) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return;
+  }
   let config;
   try {
     config = parseConfig(process.argv.slice(2), process.env);
@@ -27,12 +34,24 @@ async function main(): Promise<void> {
     process.stdout.write(`${helpText()}\n`);
     return;
   }
-  const log = pino({
+  // The auth file is checked before anything is opened: a bad entry is one line and exit 2.
+  let auth: AuthFile | null;
+  try {
+    auth = config.authFile === null ? null : loadAuthFile(config.authFile);
+  } catch (e) {
+    if (e instanceof AuthFileError) fail(e.message, 2);
+    throw e;
+  }
+  const log = createLogger({
     level: config.logLevel,
     base: { service: "actionqueue" },
     // Defence in depth: tokens and payloads are never logged, even by accident.
-    redact: { paths: ["lease_token", "leaseToken", "token", "payload", "*.lease_token", "*.leaseToken", "*.token", "*.payload"], remove: true },
-  });
+    redact: { paths: ["lease_token", "leaseToken", "token", "payload", "*.lease_token", "*.leaseToken", "*.token", "*.payload", "authorization", "*.authorization", "*.headers.authorization"], remove: true },
+  }, config);
+  // Which auth mode is in force, for the operator (token names only, never digests).
+  if (auth) log.info({ auth_file: config.authFile, token_names: auth.tokens.map((t) => t.name) }, "auth file loaded: every call but health needs a bearer token");
+  else if (isLoopbackHost(config.host)) log.info({}, "no auth file: the API is open to every process on this machine");
+  else log.warn({ listen: config.host }, "no auth file and --allow-unauthenticated: the API is open to anyone who reaches the port");
   // Signals are handled from here on, before anything is opened: a SIGTERM / SIGINT at any
   // point of start-up (opening LMDB, rebuilding the engine, binding the port, the moment
   // before "serving") is a clean shutdown too. Start-up goes on to its next step, and whatever
@@ -78,10 +97,12 @@ async function main(): Promise<void> {
     throw e;
   }
   if (stoppedDuringStartUp()) return;
-  engine = await Engine.open(engineOptions(config, store, log));
+  // One registry for the engine's series (its observer port) and the server's.
+  const metrics = new Metrics();
+  engine = await Engine.open({ ...engineOptions(config, store, log), observer: metrics.engineObserver });
   if (stoppedDuringStartUp()) return;
   try {
-    server = await startServer(engine, config, log);
+    server = await startServer(engine, config, log, auth, metrics);
   } catch (e) {
     await engine.close();
     if (e instanceof ListenError) fail(e.message);

@@ -48,6 +48,7 @@ import { Pipeline } from "./commit/pipeline.js";
 import type { Unit } from "./commit/unit.js";
 import { Core, mustTask } from "./core.js";
 import { EngineError, invalidArgument } from "./errors.js";
+import { observeCommit } from "./metrics.js";
 import { rebuild } from "./rebuild.js";
 import { type EngineOptions, resolveOptions } from "./options.js";
 import type { StoreReader } from "./ports.js";
@@ -66,6 +67,7 @@ import { RateLimiter } from "./workers/rate-limit.js";
 
 export type * from "./api.js";
 export type { EngineOptions } from "./options.js";
+export type { EngineObserver } from "./metrics.js";
 
 const EMPTY_BYTES = new Uint8Array(0);
 
@@ -107,6 +109,7 @@ export class Engine {
         if (changed) overlay.verbs.push({ verb: "saveMeta", meta: core.meta() });
       },
       afterCommit: (c) => {
+        if (core.options.observer) observeCommit(core.options.observer, c, core.log);
         if (c.events.length > 0) core.hub.publish(c.events, core.flags.revision);
         if (c.timersChanged || c.events.length > 0) this.#scheduler.arm();
         if (c.wake === null || c.wake.size > 0) this.#polls.wake(c.wake);
@@ -186,8 +189,11 @@ export class Engine {
     return this.#core.hub.subscribers;
   }
 
-  /** The command queue: commands waiting to run, refused as overload, dropped (caller gone). */
-  get commandQueue(): { queued: number; refused: number; dropped: number } {
+  /**
+   * The command queue: commands waiting to run, refused as overload (in all, and of them by
+   * --max-queue-delay; the rest by --max-queued-commands), dropped (caller gone).
+   */
+  get commandQueue(): { queued: number; refused: number; refusedByDelay: number; dropped: number } {
     return { queued: this.#pipeline.queued, ...this.#pipeline.shedding };
   }
 

@@ -6,6 +6,7 @@ import { parseCron } from "../cron/croner-schedule.js";
 import { DEFAULT_LIMITS, type Limits } from "../domain/limits.js";
 import type { CronParser } from "../domain/task-spec.js";
 import type { EngineLogger } from "./api.js";
+import type { EngineObserver } from "./metrics.js";
 import type { Clock, IdSource, Random, Store } from "./ports.js";
 
 /** Engine settings; every field but the ports has a default. */
@@ -50,6 +51,8 @@ export interface EngineOptions {
    */
   readonly maxQueueDelayMs?: number;
   readonly logger?: EngineLogger;
+  /** Told of every flushed commit (metrics; src/engine/metrics.ts). Default: none. */
+  readonly observer?: EngineObserver;
 }
 
 /** Options with every default applied. */
@@ -72,6 +75,7 @@ export interface ResolvedOptions {
   readonly maxQueuedCommands: number;
   readonly maxQueueDelayMs: number;
   readonly logger: EngineLogger;
+  readonly observer: EngineObserver | null;
 }
 
 const silent: EngineLogger = { debug() {}, info() {}, warn() {}, error() {} };
@@ -102,5 +106,6 @@ export function resolveOptions(o: EngineOptions): ResolvedOptions {
     maxQueuedCommands: Math.max(0, o.maxQueuedCommands ?? DEFAULT_MAX_QUEUED_COMMANDS),
     maxQueueDelayMs: Math.max(0, o.maxQueueDelayMs ?? 0),
     logger: o.logger ?? silent,
+    observer: o.observer ?? null,
   };
 }

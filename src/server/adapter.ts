@@ -43,6 +43,7 @@ import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import type { EngineLogger } from "../engine/engine.js";
 import { ERROR_DOMAIN } from "./errors.js";
 import { classify, contextValuesWithSlot, recordThrownError, type ThrownErrorSlot } from "./protocol-errors.js";
+import { attachPeer } from "./auth/peer.js";
 import { attachStreamReset } from "./watch-stream.js";
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -521,6 +522,8 @@ export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: No
     const { values, slot } = contextValuesWithSlot();
     // Lets a WatchRuns stream whose client stopped reading be reset (see watch-stream.ts).
     attachStreamReset(values, req, res);
+    // The TLS socket, for a client certificate mapped in the auth file (auth/peer.ts).
+    attachPeer(values, req);
     const fromNode = universalRequestFromNodeRequest(req, res as never, undefined, values);
     // HTTP/1.1: a body the handler stops reading early stays open for the lingering close.
     const rest = "stream" in req ? fromNode.body : bodyKeptOpen(req);

@@ -108,6 +108,8 @@ export class Admission {
   readonly limits: AdmissionLimits;
   readonly #inFlight: Record<AdmissionClass, number> = { write: 0, worker: 0, read: 0 };
   readonly #refused: Record<AdmissionClass, number> = { write: 0, worker: 0, read: 0 };
+  /** Of #refused, those refused by the admission ratio (the rest: their class was full). */
+  readonly #refusedByLoad: Record<AdmissionClass, number> = { write: 0, worker: 0, read: 0 };
   readonly #shedding: LoadShedding | null;
   readonly #timer: NodeJS.Timeout | null = null;
   #elu = performance.eventLoopUtilization();
@@ -190,12 +192,18 @@ export class Admission {
       if (limit > 0 && this.#inFlight[cls] >= limit) why = "full";
     }
     if (why) this.#refused[cls]++;
+    if (why === "busy") this.#refusedByLoad[cls]++;
     return why;
   }
 
   /** Calls of `cls` refused so far. */
   refused(cls: AdmissionClass): number {
     return this.#refused[cls];
+  }
+
+  /** Of `refused(cls)`, those refused by the event loop's utilisation (limit max_event_loop_utilization). */
+  refusedByLoad(cls: AdmissionClass): number {
+    return this.#refusedByLoad[cls];
   }
 
   /**
@@ -206,6 +214,7 @@ export class Admission {
   acquire(cls: AdmissionClass, byLoad = true): () => void {
     if (byLoad && this.#shedByLoad(cls)) {
       this.#refused[cls]++;
+      this.#refusedByLoad[cls]++;
       throw this.#busyError(cls);
     }
     const limit = this.limits[cls];

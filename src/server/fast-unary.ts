@@ -33,6 +33,7 @@ import { EngineError } from "../engine/errors.js";
 import { patchGrpcHeaders, type ReadSoFar } from "./adapter.js";
 import { type Admission, type AdmissionClass, classOf, notWorkedOn } from "./admission.js";
 import { engineToConnect } from "./errors.js";
+import { attachPeer } from "./auth/peer.js";
 
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
@@ -71,6 +72,11 @@ export interface FastUnaryOptions {
    * uncompressed: the server compresses nothing, see server.ts).
    */
   readonly compressions: readonly string[];
+  /**
+   * Told of each call answered after its handler was reached (as connect-es's interceptors
+   * see calls): its method, gRPC code (0: OK) and duration in seconds (metrics).
+   */
+  readonly observe?: ((method: DescMethod, code: number, seconds: number) => void) | undefined;
 }
 
 const CONTENT_TYPE = "application/grpc+proto";
@@ -166,6 +172,9 @@ class FastCall {
   /** Answered, handed to connect-es, or gone: nothing more to do. */
   #over = false;
   #context: CallContext | null = null;
+  /** The request parsed and went to its handler: the call is reported to `observe` once. */
+  #invoked = false;
+  #observed = false;
 
   constructor(s: Shared, route: Route, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, timeoutMs: number | undefined, encoding: string | undefined) {
     this.#s = s;
@@ -305,6 +314,7 @@ class FastCall {
       this.#handOver();
       return;
     }
+    this.#invoked = true;
     // As admissionInterceptor: a LeaseRuns that long-polls gives its slot back (--max-long-polls).
     if (route.cls !== null && classOf(route.service.typeName, route.method.name, message) === null) {
       this.#release?.();
@@ -343,6 +353,7 @@ class FastCall {
       this.#answerError(new ConnectError(`message size ${bytes.byteLength} is larger than configured writeMaxBytes ${writeMaxBytes}`, Code.ResourceExhausted));
       return;
     }
+    this.#observe(0);
     if (this.#gone()) return;
     const frame = Buffer.allocUnsafe(5 + bytes.byteLength);
     frame[0] = 0;
@@ -363,6 +374,7 @@ class FastCall {
 
   /** Trailers with the error's status, message and details, as connect-es writes them. */
   #answerError(error: ConnectError): void {
+    this.#observe(error.code);
     if (this.#gone()) return;
     const t = new Headers();
     setTrailerStatus(t, error);
@@ -380,6 +392,13 @@ class FastCall {
     }
     this.#finish();
     res.end();
+  }
+
+  /** Reports the call's outcome to `observe`, once, if its handler was reached. */
+  #observe(code: number): void {
+    if (!this.#invoked || this.#observed) return;
+    this.#observed = true;
+    this.#s.options.observe?.(this.#route.method, code, (performance.now() - this.#startedAt) / 1000);
   }
 
   /** The stream cannot carry an answer any more. */
@@ -458,7 +477,12 @@ class CallContext implements HandlerContext {
   }
 
   get values(): ContextValues {
-    return (this.#values ??= createContextValues());
+    if (!this.#values) {
+      this.#values = createContextValues();
+      // As adapter.ts: the TLS socket, for a client certificate mapped in the auth file.
+      attachPeer(this.#values, this.#req);
+    }
+    return this.#values;
   }
 
   get url(): string {

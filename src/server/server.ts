@@ -34,11 +34,18 @@ import { adminService } from "./services/admin-service.js";
 import { runService } from "./services/run-service.js";
 import { taskService } from "./services/task-service.js";
 import { workerService } from "./services/worker-service.js";
+import { listenMetrics, type MetricsListener, withMetrics } from "./metrics/http.js";
+import { metricsInterceptor } from "./metrics/interceptor.js";
+import { Metrics } from "./metrics/metrics.js";
+import type { AuthFile } from "./auth/auth-file.js";
+import { Guard, guardService } from "./auth/guard.js";
 
 /** A listening server. */
 export interface RunningServer {
   /** The bound port (useful with port 0). */
   readonly port: number;
+  /** The port --metrics-listen bound, or null without it. */
+  readonly metricsPort: number | null;
   readonly health: HealthState;
   /**
    * Graceful shutdown: NOT_SERVING, stop accepting connections, close the engine (which
@@ -118,25 +125,34 @@ function errorInterceptor(log: EngineLogger): Interceptor {
   };
 }
 
-/** Starts serving `engine` per `config`. Throws ListenError when the address is unusable. */
-export async function startServer(engine: Engine, config: Config, log: EngineLogger): Promise<RunningServer> {
+/**
+ * Starts serving `engine` per `config`, with `metrics` on GET /metrics (and on
+ * --metrics-listen); give the engine `metrics.engineObserver` for the engine's series. Throws
+ * ListenError when an address is unusable.
+ * With `auth` (the validated auth file) every method but health's needs a bearer token
+ * (auth/guard.ts); without it the API is open (config.ts allows that on loopback only).
+ */
+export async function startServer(engine: Engine, config: Config, log: EngineLogger, auth: AuthFile | null = null, metrics: Metrics = new Metrics()): Promise<RunningServer> {
   const ctx: ServiceContext = { engine, config, log, gauges: { longPolls: 0, watches: 0 } };
   const all: DescService[] = [...API_SERVICES, Health, ReflectionV1, ReflectionV1alpha];
   const health = new HealthState(all.map((s) => s.typeName));
   const shutdown = new AbortController();
   // One implementation of each API service, served by connect-es and by the direct path.
-  const tasks = taskService(ctx);
-  const runs = runService(ctx);
-  const workers = workerService(ctx);
-  const admin = adminService(ctx);
+  // With an auth file each implementation is wrapped once, so both paths check alike.
+  const guard = auth ? new Guard(auth, engine) : null;
+  const guarded = <I extends object>(service: DescService, impl: I): I => (guard ? guardService(service, impl, guard) : impl);
+  const tasks = guarded(TaskService, taskService(ctx));
+  const runs = guarded(RunService, runService(ctx));
+  const workers = guarded(WorkerService, workerService(ctx));
+  const admin = guarded(AdminService, adminService(ctx));
   const routes = (router: ConnectRouter) => {
     router.service(TaskService, tasks);
     router.service(RunService, runs);
     router.service(WorkerService, workers);
     router.service(AdminService, admin);
     router.service(Health, healthService(health));
-    router.service(ReflectionV1, reflectionV1(all));
-    router.service(ReflectionV1alpha, reflectionV1alpha(all));
+    router.service(ReflectionV1, guarded(ReflectionV1, reflectionV1(all)));
+    router.service(ReflectionV1alpha, guarded(ReflectionV1alpha, reflectionV1alpha(all)));
   };
   const admission = new Admission({ write: config.maxInflightWrites, worker: config.maxInflightWorker, read: config.maxInflightReads }, { maxUtilization: config.maxEventLoopUtilization / 100 });
   const connect = nodeAdapter({
@@ -145,7 +161,8 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
     stallTimeoutMs: config.stallTimeoutMs,
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: config.maxMessageBytes,
-    interceptors: [errorInterceptor(log), admissionInterceptor()],
+    // Metrics first: it sees each call's outcome as the client does (after errorInterceptor).
+    interceptors: [metricsInterceptor(metrics), errorInterceptor(log), admissionInterceptor()],
     requestGate: admission.gate,
     shutdownSignal: shutdown.signal,
     requireConnectProtocolHeader: false,
@@ -175,12 +192,16 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
       shutdownSignal: shutdown.signal,
       toError: callError(log),
       compressions: COMPRESSIONS.map((c) => c.name),
+      observe: (method, code, seconds) => metrics.rpc(method, code, seconds),
     },
     connect,
   );
   // CORS first: a preflight is answered before admission and routing, and the CORS headers
   // are on the response before anything (a refusal included) can write it (cors.ts).
-  const handler = withCors(config.corsOrigins, shedAtTheDoor(admission, direct));
+  // GET /metrics before all of it: answered under load shedding, and outside authentication
+  // (the guard wraps the services; see metrics/http.ts and --metrics-listen).
+  metrics.attach({ engine, gauges: ctx.gauges, admission });
+  const handler = withMetrics(metrics, withCors(config.corsOrigins, shedAtTheDoor(admission, direct)));
 
   const sessions = new Set<http2.ServerHttp2Session>();
   const sockets = new Set<net.Socket>();
@@ -200,7 +221,17 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
   };
   if (config.tlsCert && config.tlsKey) {
     const secure = http2.createSecureServer(
-      { ...h2Options, cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey), allowHTTP1: true, handshakeTimeout: config.handshakeTimeoutMs },
+      {
+        ...h2Options,
+        cert: readFileSync(config.tlsCert),
+        key: readFileSync(config.tlsKey),
+        allowHTTP1: true,
+        handshakeTimeout: config.handshakeTimeoutMs,
+        // Mutual TLS (auth/peer.ts): when the auth file maps client certificates, clients are
+        // asked for one. Not required, and no CA is checked: the certificate's fingerprint is
+        // pinned in the file, and a client without one can still use a bearer token.
+        ...(guard?.wantsClientCertificates ? { requestCert: true, rejectUnauthorized: false } : {}),
+      },
       handler,
     );
     secure.on("session", onSession);
@@ -272,15 +303,31 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
     });
   });
   const address = listener.address() as net.AddressInfo;
+  let metricsListener: MetricsListener | null = null;
+  if (config.metricsListen) {
+    const { host, port } = config.metricsListen;
+    try {
+      metricsListener = await listenMetrics(metrics, host, port);
+    } catch (e) {
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+      http1?.close();
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === "EADDRINUSE" ? "address already in use" : code === "EACCES" ? "permission denied" : code === "EADDRNOTAVAIL" ? "address not available" : (e as Error).message;
+      throw new ListenError(`cannot listen on ${host}:${port} (--metrics-listen): ${why}`);
+    }
+    log.info({ metrics_listen: `${host}:${metricsListener.port}`, metrics_port: metricsListener.port }, "serving metrics");
+  }
 
   let closing: Promise<void> | null = null;
   return {
     port: address.port,
+    metricsPort: metricsListener?.port ?? null,
     health,
     close(graceMs: number) {
       closing ??= (async () => {
         health.stopServing();
         const stopped = new Promise<void>((resolve) => listener.close(() => resolve()));
+        const metricsStopped = metricsListener?.close();
         // Engine first: refuses new commands (UNAVAILABLE), ends watches and long polls, and
         // finishes the commits in flight before closing LMDB.
         await engine.close();
@@ -297,6 +344,7 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
         }, graceMs);
         deadline.unref();
         await stopped;
+        await metricsStopped;
         clearTimeout(deadline);
       })();
       return closing;

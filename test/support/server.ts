@@ -19,6 +19,14 @@ import { tempDir } from "./engine.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
+/**
+ * What a bearer token of the test suite looks like in a log line: every token the suite
+ * sends is `aq-test-<name>-token` (the auth fixtures, the client tests). Every server this
+ * module starts has its stdout and stderr checked for it, line by line, and `cleanup()`
+ * fails the test that leaked one: no token may reach a log line anywhere in the suite.
+ */
+export const TOKEN_IN_LOG = /aq-test-[\w-]+-token/;
+
 /** A running server process. */
 export interface ServerProcess {
   readonly port: number;
@@ -57,14 +65,19 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
       : spawn("bash", ["-c", `ulimit -n ${opts.maxOpenFiles} && exec "$0" "$@"`, process.execPath, ...argv], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
   const logs: string[] = [];
   let stderr = "";
+  const leaks: string[] = [];
   child.stderr?.on("data", (d) => {
     stderr += String(d);
+  });
+  if (child.stderr) createInterface({ input: child.stderr }).on("line", (line) => {
+    if (TOKEN_IN_LOG.test(line)) leaks.push(line);
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   let serving = false;
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
       logs.push(line);
+      if (TOKEN_IN_LOG.test(line)) leaks.push(line);
       try {
         const o = JSON.parse(line) as { msg?: string; port?: number };
         if (o.msg === "serving" && typeof o.port === "number") {
@@ -99,6 +112,7 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
     async cleanup() {
       await stop("SIGTERM");
       if (!opts.keepData) rmSync(dataDir, { recursive: true, force: true });
+      if (leaks.length > 0) throw new Error(`a token reached the server's log (${leaks.length} line(s)); first: ${leaks[0] ?? ""}`);
     },
   };
 }

@@ -25,7 +25,7 @@
  */
 import type { EngineLogger } from "../api.js";
 import { EngineError } from "../errors.js";
-import type { Store } from "../ports.js";
+import type { Store, StoreVerb } from "../ports.js";
 import type { EventRecord } from "../records.js";
 import { Overlay, Unit } from "./unit.js";
 
@@ -73,6 +73,12 @@ export interface Committed {
   /** Queues that may have runs for waiting workers; null: check every waiter. */
   readonly wake: ReadonlySet<string> | null;
   readonly timersChanged: boolean;
+  /** Commands of the batch that ran and committed (joined ones included). */
+  readonly commands: number;
+  /** The verbs the commit wrote (empty: nothing to commit, no commit made). */
+  readonly verbs: readonly StoreVerb[];
+  /** Time the store's commit took, flush included (ms; 0 when no commit was made). */
+  readonly commitMs: number;
 }
 
 /** The pipeline's hooks into the engine. */
@@ -103,6 +109,8 @@ export class Pipeline {
   /** Commands joining the batch being assembled (non-null only during `afterCommands`). */
   #joining: Command[] | null = null;
   #shed = 0;
+  /** Of #shed, refused by max_queue_delay (the rest by max_queued_commands). */
+  #shedByDelay = 0;
   #dropped = 0;
   #draining = false;
   #drained: Promise<void> = Promise.resolve();
@@ -122,9 +130,12 @@ export class Pipeline {
     return this.#pending.length;
   }
 
-  /** Commands refused as overload, and dropped because their caller's signal aborted, so far. */
-  get shedding(): { refused: number; dropped: number } {
-    return { refused: this.#shed, dropped: this.#dropped };
+  /**
+   * Commands refused as overload (in all, and of them by max_queue_delay), and dropped because
+   * their caller's signal aborted, so far.
+   */
+  get shedding(): { refused: number; refusedByDelay: number; dropped: number } {
+    return { refused: this.#shed, refusedByDelay: this.#shedByDelay, dropped: this.#dropped };
   }
 
   /**
@@ -170,6 +181,7 @@ export class Pipeline {
     const oldest = this.#pending[0];
     if (maxQueueDelayMs > 0 && oldest && now - oldest.queuedAt > maxQueueDelayMs) {
       const waited = Math.round(now - oldest.queuedAt);
+      this.#shedByDelay++;
       return new EngineError("OVERLOADED", `the oldest waiting command has waited ${waited} ms (limit ${maxQueueDelayMs} ms); retry with backoff`, {
         metadata: { limit: "max_queue_delay", waited_ms: String(waited), max_ms: String(maxQueueDelayMs) },
       });
@@ -236,9 +248,12 @@ export class Pipeline {
     }
     for (const f of failed) f.cmd.reject(f.error);
     this.#hooks.beforeCommit(overlay, done.some((d) => d.unit.events.length > 0));
+    let commitMs = 0;
     if (overlay.verbs.length > 0) {
       try {
+        const started = performance.now();
         await this.#store.commit(overlay.verbs);
+        commitMs = performance.now() - started;
       } catch (commitError) {
         // Nothing of this batch is on disk: fail its commands and rebuild memory from disk.
         const error = EngineError.is(commitError)
@@ -261,7 +276,7 @@ export class Pipeline {
       for (const l of d.unit.logs) this.#log[l.level](l.obj, l.msg);
       d.cmd.resolve(d.value);
     }
-    this.#hooks.afterCommit({ events, wake, timersChanged });
+    this.#hooks.afterCommit({ events, wake, timersChanged, commands: done.length, verbs: overlay.verbs, commitMs });
   }
 
   #asEngineError(e: unknown, name: string): EngineError {

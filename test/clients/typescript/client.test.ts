@@ -165,12 +165,12 @@ describe("token and headers", () => {
   });
 
   it.each(["grpc", "connect", "grpc-web"] as const)("sends authorization: Bearer <token> and custom headers over %s", async (protocol) => {
-    const aq = createClient(proxy.url, { protocol, token: "s3cret", headers: { "x-tenant": `t-${protocol}` } });
+    const aq = createClient(proxy.url, { protocol, token: "aq-test-proxy-token", headers: { "x-tenant": `t-${protocol}` } });
     const r = await aq.tasks.submitTask({ spec: { queue: `hdr-${protocol}`, payload: payload("h") } });
     expect(r.created).toBe(true);
     const mine = proxy.seen.filter((h) => h["x-tenant"] === `t-${protocol}`);
     expect(mine.length).toBeGreaterThan(0);
-    for (const h of mine) expect(h.authorization).toBe("Bearer s3cret");
+    for (const h of mine) expect(h.authorization).toBe("Bearer aq-test-proxy-token");
     // A header given to the call itself wins over the client's.
     await aq.tasks.getTask({ taskId: r.task?.id as string }, { headers: { "x-tenant": "per-call" } });
     expect(proxy.seen.at(-1)?.["x-tenant"]).toBe("per-call");
