@@ -198,12 +198,14 @@ describe("a signal during start-up", () => {
 describe("start-up errors are one clear line and a non-zero exit", () => {
   it("refuses a port in use", async () => {
     const server = await startServer();
+    const dir = tempDir();
     try {
-      const r = await runMain(["--data-dir", tempDir(), "--listen", `127.0.0.1:${server.port}`]);
+      const r = await runMain(["--data-dir", dir, "--listen", `127.0.0.1:${server.port}`]);
       expect(r.code).toBe(1);
       expect(r.stderr.trim().split("\n")).toEqual([`actionqueue: cannot listen on 127.0.0.1:${server.port}: address already in use`]);
     } finally {
       await server.cleanup();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
@@ -220,9 +222,11 @@ describe("start-up errors are one clear line and a non-zero exit", () => {
   });
 
   it("refuses an unwritable data directory", async () => {
-    const file = join(tempDir(), "not-a-dir");
+    const dir = tempDir();
+    const file = join(dir, "not-a-dir");
     writeFileSync(file, "x");
     const r = await runMain(["--data-dir", join(file, "data"), "--listen", "127.0.0.1:0"]);
+    rmSync(dir, { recursive: true, force: true });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^actionqueue: data directory .* is not writable/);
     expect(r.stderr.trim().split("\n")).toHaveLength(1);

@@ -4,6 +4,7 @@
  * call, ends quietly on abort or break (releasing the server's watch slot), and ends by
  * throwing the typed error when retrying cannot help (INVALID_ARGUMENT, REVISION_PURGED).
  */
+import { rmSync } from "node:fs";
 import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -27,7 +28,11 @@ const servers: ServerProcess[] = [];
 // open connections); it changes nothing the tests check.
 const GRACE = ["--shutdown-grace", "1s"];
 afterEach(async () => {
-  for (const s of servers.splice(0)) await s.cleanup();
+  // Restart tests keep the data directory across their two servers; it goes here.
+  for (const s of servers.splice(0)) {
+    await s.cleanup();
+    rmSync(s.dataDir, { recursive: true, force: true });
+  }
 });
 
 async function start(...args: Parameters<typeof startServer>): Promise<ServerProcess> {
