@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ServerProcess, startServer } from "../support/server.js";
+import { waitUntil } from "../support/wait.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const PKG = join(ROOT, "clients/python");
@@ -113,15 +114,6 @@ function parseUnittestVerbose(output: string): Map<string, string> {
   return results;
 }
 
-/** Polls `probe` until it holds; fails naming `what` at the deadline. */
-async function waitFor(what: string, probe: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe("Python client against a real server", () => {
   let server: ServerProcess;
   let target: string;
@@ -192,7 +184,7 @@ describe("Python client against a real server", () => {
     let workerOut = "";
     worker.child.stdout?.on("data", (d) => (workerOut += String(d)));
     try {
-      await waitFor("the worker to start", () => workerOut.includes("on queue"));
+      await waitUntil("the worker to start", () => workerOut.includes("on queue"), 60_000);
       const producer = await run(PYTHON, ["examples/python/producer.py", "--queue", "py-examples", "-n", "3", "--wait"], ROOT, env);
       expect(producer.code, producer.stderr).toBe(0);
       const done = producer.stdout.split("\n").filter((l) => / COMPLETED after 1 attempt\(s\): /.test(l));

@@ -22,7 +22,7 @@ import { RunService } from "../../src/gen/actionqueue/v1/run_service_pb.js";
 import { TaskService } from "../../src/gen/actionqueue/v1/task_service_pb.js";
 import { WorkerService } from "../../src/gen/actionqueue/v1/worker_service_pb.js";
 import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
-import { type Answer, type HttpVersion, request as send } from "../support/http-answer.js";
+import { type Answer, type HttpVersion, request as send, until } from "../support/http-answer.js";
 import { type ServerProcess, startServer } from "../support/server.js";
 
 const SERVICES = [TaskService, RunService, WorkerService, AdminService];
@@ -183,15 +183,6 @@ function errorReason(a: Answer): { code: string; reason: string | undefined; lim
   const info = json.details?.find((d) => d.type === "google.rpc.ErrorInfo");
   const decoded = info ? fromBinary(ErrorInfoSchema, Buffer.from(info.value, "base64")) : undefined;
   return { code: json.code, reason: decoded?.reason, limit: decoded?.metadata.limit };
-}
-
-async function until(probe: () => Promise<Answer>, status: number, ms = 20_000): Promise<Answer> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const a = await probe();
-    if (a.status === status || Date.now() > end) return a;
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe("Connect GET and admission", () => {

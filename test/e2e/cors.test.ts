@@ -18,7 +18,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { cors } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
-import { type Answer, type HttpVersion, request } from "../support/http-answer.js";
+import { type Answer, type HttpVersion, request, until } from "../support/http-answer.js";
 import { type ServerProcess, startServer } from "../support/server.js";
 
 const ALLOWED = "http://app.example:5173";
@@ -246,16 +246,6 @@ async function holdSlot(port: number, path: string): Promise<() => void> {
   });
   socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
   return () => socket.destroy();
-}
-
-/** Repeats `probe` until it answers `status` or the deadline passes. */
-async function until(probe: () => Promise<Answer>, status: number, ms = 20_000): Promise<Answer> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const a = await probe();
-    if (a.status === status || Date.now() > end) return a;
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function overloadReason(a: Answer): { code: string; reason: string | undefined; limit: string | undefined } {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../support/engine.js";
+import { waitUntil } from "../support/wait.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const VERSION = (JSON.parse(execFileSync("node", ["-p", "JSON.stringify(require('./package.json'))"], { cwd: ROOT, encoding: "utf8" })) as { version: string }).version;
@@ -65,14 +66,6 @@ function descendants(pid: number): number[] {
   return out;
 }
 
-async function until(check: () => boolean, what: string, deadlineMs = 30_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe("npm start under a supervisor", () => {
   it("SIGTERM to the npm process drains and stops the server: exit 0, no orphan", { timeout: 240_000 }, async () => {
     const dataDir = tempDir("aq-npm-start-");
@@ -87,7 +80,7 @@ describe("npm start under a supervisor", () => {
     const logs = () => lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { msg: string });
     let children: number[] = [];
     try {
-      await until(() => logs().some((l) => l.msg === "serving") || npm.exitCode !== null, "serving", 200_000);
+      await waitUntil("serving", () => logs().some((l) => l.msg === "serving") || npm.exitCode !== null, 200_000);
       expect(logs().some((l) => l.msg === "serving"), stderr).toBe(true);
       // Whatever npm started (with `exec`, the server itself; without, a shell and the
       // server below it): all of it must be gone after the signal.
@@ -99,7 +92,7 @@ describe("npm start under a supervisor", () => {
       const msgs = logs().map((l) => l.msg);
       expect(msgs).toContain("shutting down");
       expect(msgs.at(-1)).toBe("stopped");
-      await until(() => children.every((pid) => !alive(pid)), "the server process to be gone", 10_000);
+      await waitUntil("the server process to be gone", () => children.every((pid) => !alive(pid)), 10_000);
     } finally {
       if (npm.exitCode === null) npm.kill("SIGKILL");
       // When the test fails, the server it orphaned must not outlive it.
@@ -155,7 +148,7 @@ describe("the actionqueue command", () => {
     createInterface({ input: child.stdout }).on("line", (l) => lines.push(l));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     try {
-      await until(() => lines.some((l) => l.includes('"serving"')) || child.exitCode !== null, "serving");
+      await waitUntil("serving", () => lines.some((l) => l.includes('"serving"')) || child.exitCode !== null);
       const serving = JSON.parse(lines.find((l) => l.includes('"serving"')) as string) as { time: unknown; data_dir: string };
       expect(serving.data_dir).toBe(dataDir);
       // --log-time iso: an ISO-8601 UTC time instead of epoch milliseconds.
@@ -176,12 +169,12 @@ describe("the actionqueue command", () => {
     child.stdout.on("data", (d) => (out += String(d)));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     try {
-      await until(() => out.includes('"serving"') || child.exitCode !== null, "serving");
+      await waitUntil("serving", () => out.includes('"serving"') || child.exitCode !== null);
       // The reader goes away: every later log line gets EPIPE.
       child.stdout.destroy();
       child.kill("SIGTERM");
       // A generous deadline, not a speed requirement: before the fix the process never exited.
-      await until(() => child.exitCode !== null, "the server to exit after SIGTERM", 30_000);
+      await waitUntil("the server to exit after SIGTERM", () => child.exitCode !== null, 30_000);
       expect(await exited).toBe(0);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
@@ -196,7 +189,7 @@ describe("the actionqueue command", () => {
     child.stdout.on("data", (d) => (out += String(d)));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     try {
-      await until(() => / INFO: serving\n/.test(out) || child.exitCode !== null, "serving");
+      await waitUntil("serving", () => / INFO: serving\n/.test(out) || child.exitCode !== null);
       child.kill("SIGINT");
       expect(await exited).toBe(0);
       expect(out).toMatch(/^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] INFO: serving$/m);

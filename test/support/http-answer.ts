@@ -61,3 +61,13 @@ export function request(
     if (body !== undefined) req.end(body);
   });
 }
+
+/** Repeats `probe` every 50 ms until it answers `status` or `ms` pass; returns the last answer. */
+export async function until(probe: () => Promise<Answer>, status: number, ms = 20_000): Promise<Answer> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const a = await probe();
+    if (a.status === status || Date.now() > end) return a;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -12,6 +12,9 @@ import {
   RunState,
   type TaskSpecSchema,
 } from "../../../clients/typescript/src/index.js";
+import { waitFor } from "../../support/wait.js";
+
+export { waitFor };
 
 /** A task spec as the generated init shape. */
 export type SpecInit = MessageInitShape<typeof TaskSpecSchema>;
@@ -62,17 +65,6 @@ export async function listRuns(c: ActionQueueClients, queue: string, states: Run
 /** The attempts of one run, in number order. */
 export async function attemptsOf(c: ActionQueueClients, runId: string): Promise<Attempt[]> {
   return (await c.runs.listAttempts({ runId, pageSize: 1_000 })).attempts;
-}
-
-/** Polls `check` every 50 ms until it returns a value other than undefined; throws after `timeoutMs` naming `what`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Waits until run `runId` is in `state`; returns it. */
