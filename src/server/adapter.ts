@@ -41,13 +41,13 @@ import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import type { EngineLogger } from "../engine/engine.js";
+import { resetAfterCompatAnswer } from "./early-answer.js";
 import { ERROR_DOMAIN } from "./errors.js";
 import { classify, contextValuesWithSlot, recordThrownError, type ThrownErrorSlot } from "./protocol-errors.js";
 import { attachPeer } from "./auth/peer.js";
 import { attachStreamReset } from "./watch-stream.js";
+import { type NodeRequest, type NodeResponse, writeHead } from "./node-http.js";
 
-type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
-type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 const CODE_NAMES: Record<number, string> = {
   [Code.Canceled]: "canceled",
@@ -407,7 +407,7 @@ function answerUnknownPath(path: string, contentType: string, res: NodeResponse)
   const message = `unknown method ${path}`;
   if (ct.startsWith("application/grpc")) {
     const web = ct.startsWith("application/grpc-web");
-    res.writeHead(200, {
+    writeHead(res, 200, {
       "content-type": web ? (ct.startsWith("application/grpc-web-text") ? "application/grpc-web-text+proto" : "application/grpc-web+proto") : "application/grpc+proto",
       "grpc-status": String(Code.Unimplemented),
       "grpc-message": encodeGrpcMessage(message),
@@ -416,7 +416,7 @@ function answerUnknownPath(path: string, contentType: string, res: NodeResponse)
     return;
   }
   const body = JSON.stringify({ code: "unimplemented", message });
-  res.writeHead(404, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) });
+  writeHead(res, 404, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) });
   res.end(body);
 }
 
@@ -499,12 +499,10 @@ export function nodeAdapter(options: AdapterOptions): (req: NodeRequest, res: No
     const handler = paths.get(path);
     // When the answer is out but the request body was not fully read, stop the upload.
     // HTTP/2: when the answer is out before the request body was read (an oversized message
-    // is refused unread), reset just this stream so the client stops sending.
+    // is refused unread), reset just this stream so the client stops sending (early-answer.ts).
     if ("stream" in req && req.stream) {
       const stream = req.stream;
-      res.once("finish", () => {
-        if (!req.complete && !stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
-      });
+      resetAfterCompatAnswer(stream, () => req.complete);
     }
     // HTTP/1.1: a request body that arrived in full but was not read to its end (the handler
     // stopped early; see bodyKeptOpen) is discarded once the answer is out, so the connection

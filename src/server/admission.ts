@@ -31,8 +31,7 @@
  * handler (`admissionInterceptor`). The engine's command queue has its own bound
  * (--max-queued-commands) behind this one.
  */
-import type http from "node:http";
-import http2 from "node:http2";
+import type http2 from "node:http2";
 import { performance } from "node:perf_hooks";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
@@ -40,7 +39,9 @@ import { Code, ConnectError, createContextKey, type HandlerContext, type Interce
 import { EngineError } from "../engine/errors.js";
 import { ErrorInfoSchema, QuotaFailureSchema } from "../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
+import { resetAfterAnswer } from "./early-answer.js";
 import { ERROR_DOMAIN, engineToConnect } from "./errors.js";
+import { type NodeRequest, type NodeResponse } from "./node-http.js";
 
 /** The classes of calls with an in-flight bound. */
 export const ADMISSION_CLASSES = ["write", "worker", "read"] as const;
@@ -289,8 +290,6 @@ export function admissionInterceptor(): Interceptor {
   };
 }
 
-type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
-type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 /**
  * The door: a gRPC call over HTTP/2 whose class is full is answered right here, before
@@ -340,7 +339,7 @@ export function shedAtTheDoor(admission: Admission, handler: (req: NodeRequest, 
           const stream = req.stream;
           if (!stream.destroyed && !stream.headersSent) {
             stream.respond(refusalOf(cls, why), { endStream: true });
-            if (!req.complete) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+            resetAfterAnswer(stream, () => req.complete);
           }
           return;
         }

@@ -29,11 +29,9 @@
  * the request gate and get the headers.
  */
 import type http from "node:http";
-import type http2 from "node:http2";
 import { cors } from "@connectrpc/connect";
+import { type NodeRequest, type NodeResponse, writeHead } from "./node-http.js";
 
-type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
-type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 type Handler = (req: NodeRequest, res: NodeResponse) => void;
 
 /** Methods a browser may use: POST, and GET for the reads (Connect GET). */
@@ -90,7 +88,7 @@ export function withCors(allowedOrigins: readonly string[], next: Handler): Hand
       // Chromium's Private Network Access: a public page calling a server on a private or
       // loopback address asks first. A listed origin is trusted to, whatever its address.
       if (req.headers["access-control-request-private-network"] === "true") headers["access-control-allow-private-network"] = "true";
-      res.writeHead(204, headers);
+      writeHead(res, 204, headers);
       res.end();
       return;
     }
@@ -105,6 +103,6 @@ export function withCors(allowedOrigins: readonly string[], next: Handler): Hand
 
 function refusePreflight(res: NodeResponse, why: string): void {
   const body = `CORS preflight refused: ${why}\n`;
-  res.writeHead(403, { "content-type": "text/plain; charset=utf-8", "content-length": String(Buffer.byteLength(body)) });
+  writeHead(res, 403, { "content-type": "text/plain; charset=utf-8", "content-length": String(Buffer.byteLength(body)) });
   res.end(body);
 }

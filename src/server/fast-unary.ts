@@ -23,7 +23,6 @@
  * unparseable) — goes to connect-es, the bytes read so far handed over with it, so each
  * error is raised, classified and answered in one place.
  */
-import type http from "node:http";
 import http2 from "node:http2";
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
@@ -32,11 +31,11 @@ import type { EngineLogger } from "../engine/engine.js";
 import { EngineError } from "../engine/errors.js";
 import { patchGrpcHeaders, type ReadSoFar } from "./adapter.js";
 import { type Admission, type AdmissionClass, classOf, notWorkedOn } from "./admission.js";
+import { resetAfterCompatAnswer } from "./early-answer.js";
 import { engineToConnect } from "./errors.js";
 import { attachPeer } from "./auth/peer.js";
+import { type NodeRequest, type NodeResponse, writeHead } from "./node-http.js";
 
-type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
-type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 /** connect-es's handler, taking over a call (with what was read of its body, if anything). */
 export type Fallback = (req: NodeRequest, res: NodeResponse, readSoFar?: ReadSoFar) => void;
@@ -360,7 +359,7 @@ class FastCall {
     frame.writeUInt32BE(bytes.byteLength, 1);
     frame.set(bytes, 5);
     const res = this.#res;
-    res.writeHead(200, this.#headers());
+    writeHead(res, 200, this.#headers());
     res.addTrailers(this.#trailers({ "grpc-status": GRPC_OK }));
     this.#finish();
     res.end(frame);
@@ -382,13 +381,12 @@ class FastCall {
     const trailers: Record<string, string> = {};
     t.forEach((v, k) => (trailers[k] = v));
     const res = this.#res;
-    res.writeHead(200, this.#headers());
+    writeHead(res, 200, this.#headers());
     res.addTrailers(this.#trailers(trailers));
-    // Answered before its body was read (refused at the gate): stop the upload (adapter.ts).
+    // Answered before its body was read (refused at the gate): stop the upload.
     if (!this.#ended) {
-      res.once("finish", () => {
-        if (!this.#req.complete && !this.#stream.closed) this.#stream.close(http2.constants.NGHTTP2_NO_ERROR);
-      });
+      const req = this.#req;
+      resetAfterCompatAnswer(this.#stream, () => req.complete);
     }
     this.#finish();
     res.end();

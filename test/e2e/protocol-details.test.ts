@@ -15,6 +15,7 @@ import net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GetTaskRequestSchema, SubmitTaskRequestSchema } from "../../clients/typescript/src/index.js";
+import { Code } from "@connectrpc/connect";
 import { connectGrpc, connectJson, type ServerProcess, startServer } from "../support/server.js";
 
 let server: ServerProcess;
@@ -101,18 +102,26 @@ describe("unknown methods", () => {
 });
 
 describe("a stream answered before its request ended", () => {
-  it("is closed (RST_STREAM NO_ERROR after the answer), not left half-open", async () => {
+  it("gets its answer, then is closed (RST_STREAM NO_ERROR), not left half-open", async () => {
     const session = http2.connect(server.url);
     session.on("error", () => undefined);
+    // An envelope announcing a message over the 4 MiB default limit: refused unread.
+    const oversized = Buffer.from([0, 0x01, 0, 0, 0]);
     try {
-      for (const [path, headers] of [
-        ["/actionqueue.v1.TaskService/NoSuchMethod", {}],
-        ["/grpc.health.v1.Health/Check", { "grpc-timeout": "0m" }],
+      for (const [path, headers, body, status] of [
+        ["/actionqueue.v1.TaskService/NoSuchMethod", {}, Buffer.alloc(3), Code.Unimplemented],
+        ["/grpc.health.v1.Health/Check", { "grpc-timeout": "0m" }, Buffer.alloc(3), Code.DeadlineExceeded],
+        ["/actionqueue.v1.TaskService/SubmitTask", {}, oversized, Code.ResourceExhausted],
+        ["/actionqueue.v1.RunService/GetRun", { "grpc-encoding": "identity" }, oversized, Code.ResourceExhausted],
       ] as const) {
         const req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...headers });
         req.on("error", () => undefined);
+        // The status comes in a trailers-only answer (headers) or in trailers.
+        let answered: string | undefined;
+        req.on("response", (h) => (answered ??= h["grpc-status"] as string | undefined));
+        req.on("trailers", (h) => (answered ??= h["grpc-status"] as string | undefined));
         req.resume();
-        req.write(Buffer.alloc(3)); // an incomplete message, and the request never ends
+        req.write(body); // an incomplete message, and the request never ends
         const closed = await new Promise<number | "open">((resolve) => {
           const t = setTimeout(() => resolve("open"), 10_000);
           req.once("close", () => {
@@ -120,7 +129,7 @@ describe("a stream answered before its request ended", () => {
             resolve(req.rstCode ?? -1);
           });
         });
-        expect(closed).toBe(http2.constants.NGHTTP2_NO_ERROR);
+        expect({ path, answered, closed }).toEqual({ path, answered: String(status), closed: http2.constants.NGHTTP2_NO_ERROR });
       }
       // The connection itself is still usable.
       expect(await call(session, "/grpc.health.v1.Health/Check", new Uint8Array(), {})).toMatchObject({ status: "0" });

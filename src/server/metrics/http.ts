@@ -9,11 +9,9 @@
  * a private address with --metrics-listen (docs/operations.md, "Metrics").
  */
 import http from "node:http";
-import type http2 from "node:http2";
 import type { Metrics } from "./metrics.js";
+import { type NodeRequest, type NodeResponse, writeHead } from "../node-http.js";
 
-type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
-type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 type Handler = (req: NodeRequest, res: NodeResponse) => void;
 
 /** The path metrics are served on. */
@@ -32,14 +30,14 @@ function serve(metrics: Metrics, req: NodeRequest, res: NodeResponse): void {
   metrics.scrape().then(
     ({ contentType, body }) => {
       if (res.headersSent || res.writableEnded) return;
-      res.writeHead(200, { "content-type": contentType, "content-length": String(Buffer.byteLength(body)), "cache-control": "no-store" });
+      writeHead(res, 200, { "content-type": contentType, "content-length": String(Buffer.byteLength(body)), "cache-control": "no-store" });
       if (req.method === "HEAD") res.end();
       else res.end(body);
     },
     (e: unknown) => {
       if (res.headersSent || res.writableEnded) return;
       const body = `collecting metrics failed: ${e instanceof Error ? e.message : String(e)}\n`;
-      res.writeHead(500, { "content-type": "text/plain; charset=utf-8", "content-length": String(Buffer.byteLength(body)) });
+      writeHead(res, 500, { "content-type": "text/plain; charset=utf-8", "content-length": String(Buffer.byteLength(body)) });
       res.end(body);
     },
   );
@@ -71,7 +69,7 @@ export async function listenMetrics(metrics: Metrics, host: string, port: number
       return;
     }
     const body = `not found: metrics are served at ${METRICS_PATH}\n`;
-    res.writeHead(404, { "content-type": "text/plain; charset=utf-8", "content-length": String(Buffer.byteLength(body)) });
+    writeHead(res, 404, { "content-type": "text/plain; charset=utf-8", "content-length": String(Buffer.byteLength(body)) });
     res.end(body);
   });
   await new Promise<void>((resolve, reject) => {
