@@ -127,9 +127,20 @@ export interface RunView {
 /** Result of one item of a batch call. */
 export type ItemResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: EngineError };
 
+/** One queue's settings and counts. */
+export interface QueueStats {
+  readonly queue: QueueRecord;
+  readonly counts: Record<RunState, number>;
+  /**
+   * When the queue's longest-waiting READY run became READY (epoch ms), or null when none is
+   * READY (domain/oldest-ready.ts: a bounded scan).
+   */
+  readonly oldestReadyAt: number | null;
+}
+
 /** Run counts and engine facts. */
 export interface Stats {
-  readonly queues: Array<{ queue: QueueRecord; counts: Record<RunState, number> }>;
+  readonly queues: QueueStats[];
   readonly enginePaused: boolean;
   readonly revision: number;
   readonly oldestRevision: number;
@@ -150,6 +161,11 @@ export interface RunFilter {
   readonly queue: string;
   readonly taskId: TaskId | null;
   readonly states: ReadonlySet<RunState>;
+  /**
+   * Only runs of tasks with this concurrency key ("" or absent: any). With a key, a call
+   * scans a bounded number of runs: a short page with a next position means "keep going".
+   */
+  readonly concurrencyKey?: string;
 }
 
 /** Filter of ListTasks; empty fields match everything. */

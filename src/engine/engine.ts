@@ -403,7 +403,10 @@ export class Engine {
     return this.#command(what, opts, check, (u) => changeQueue(this.#core, this.#rates, u, name, change, what));
   }
 
-  /** Counts per queue and state (of `queues`, or of every queue), and engine facts. */
+  /**
+   * Counts per queue and state (of `queues`, or of every queue), when each queue's oldest
+   * READY run became READY, and engine facts.
+   */
   stats(queues: readonly string[] = [], opts: CallOptions = {}): Stats {
     const core = this.#core;
     const v: FieldViolation[] = [...(opts.decoded ?? [])];
@@ -413,7 +416,10 @@ export class Engine {
     const r = core.store.reader;
     const names = queues.length > 0 ? [...new Set(queues)].sort() : r.queueNames();
     return {
-      queues: names.map((name) => ({ queue: queueOf(core, name), counts: r.counts(name) })),
+      queues: names.map((name) => {
+        const counts = r.counts(name);
+        return { queue: queueOf(core, name), counts, oldestReadyAt: counts.READY > 0 ? this.#queries.oldestReadyAt(name) : null };
+      }),
       enginePaused: core.flags.enginePaused,
       revision: core.hub.published,
       oldestRevision: core.flags.oldestRevision,

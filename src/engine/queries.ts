@@ -6,6 +6,7 @@
  */
 import type { RunId, TaskId } from "../domain/ids.js";
 import type { Limits } from "../domain/limits.js";
+import { oldestReadyAt } from "../domain/oldest-ready.js";
 import { pageSizeOf } from "../domain/requests.js";
 import { RUN_STATES } from "../domain/state.js";
 import { checkConcurrencyKey, checkQueueName } from "../domain/task-spec.js";
@@ -13,7 +14,7 @@ import type { FieldViolation } from "../domain/violations.js";
 import type { CallOptions, KeyView, PageOf, RunFilter, RunView, TaskFilter } from "./api.js";
 import { EngineError, invalidArgument } from "./errors.js";
 import type { StoreReader } from "./ports.js";
-import type { AttemptRecord, TaskRecord } from "./records.js";
+import type { AttemptRecord, RunRecord, TaskRecord } from "./records.js";
 
 /** A page request: the position after which to start (from a previous page) and a size (0: the default). */
 export interface PageRequest<K> {
@@ -50,6 +51,7 @@ export class Queries {
   listRuns(f: RunFilter, page: PageRequest<RunId>, opts: CallOptions = {}): PageOf<RunView> {
     const size = checked(opts, (v) => {
       if (f.queue !== "") checkQueueName(v, "queue", f.queue);
+      if (f.concurrencyKey) checkConcurrencyKey(v, "concurrency_key", f.concurrencyKey);
       return pageSizeOf(v, "page_size", page.size, this.#limits);
     });
     return this.runs(f, page.after, size);
@@ -111,8 +113,12 @@ export class Queries {
     return t;
   }
 
-  /** Runs matching `f` in id order after `after`. */
+  /**
+   * Runs matching `f` in id order after `after`. With a concurrency key the page may be short
+   * (see `#runsWithKey`).
+   */
   runs(f: RunFilter, after: RunId | undefined, limit: number): PageOf<RunView> {
+    if (f.concurrencyKey) return this.#runsWithKey(f, f.concurrencyKey, after, limit);
     const ids = this.#matchingRunIds(f, after, limit + 1);
     const page = ids.slice(0, limit);
     const items = page.flatMap((id) => {
@@ -163,6 +169,85 @@ export class Queries {
       if (states.size === 0) break;
     }
     return out;
+  }
+
+  /**
+   * Runs matching `f` whose task has concurrency key `key`, in id order after `after`. No
+   * index leads from a key to its runs (the key holders are only the runs occupying slots),
+   * so the runs the other filters select are read in id order and kept when their record
+   * carries the key (`keySlots`, copied from the task). As `tasks()`, a call reads at most
+   * ten pages' worth (`limit * 10` runs): a page shorter than `limit`, even empty, with a
+   * next position means "keep going", so a rare key costs bounded work per call.
+   */
+  #runsWithKey(f: RunFilter, key: string, after: RunId | undefined, limit: number): PageOf<RunView> {
+    const r = this.#r;
+    const source = this.#candidateRunIds(f);
+    const items: RunView[] = [];
+    let cursor = after;
+    let scanned = 0;
+    let exhausted = false;
+    while (items.length < limit && scanned < limit * 10) {
+      const ids = source(cursor, Math.min(limit, limit * 10 - scanned));
+      if (ids.length === 0) {
+        exhausted = true;
+        break;
+      }
+      for (const id of ids) {
+        scanned++;
+        cursor = id;
+        const run = r.getRun(id);
+        if (!run || run.keySlots?.key !== key) continue;
+        if ((f.queue !== "" && run.queue !== f.queue) || (f.states.size > 0 && !f.states.has(run.state))) continue;
+        items.push({ run, lease: r.getLease(id) });
+        if (items.length >= limit) break;
+      }
+    }
+    const more = !exhausted && cursor !== undefined && source(cursor, 1).length > 0;
+    return { items, next: more && cursor !== undefined ? cursor : null };
+  }
+
+  /**
+   * Where `#runsWithKey` reads candidate run ids from, in id order after a position: the
+   * task's runs with a task filter; the queue's per-state indexes (of the wanted states)
+   * merged with a queue; every run otherwise.
+   */
+  #candidateRunIds(f: RunFilter): (after: RunId | undefined, limit: number) => RunId[] {
+    const r = this.#r;
+    if (f.taskId !== null) {
+      const taskId = f.taskId;
+      return (after, limit) => r.runIdsOfTask(taskId, after, limit);
+    }
+    if (f.queue !== "") {
+      const wanted = f.states.size > 0 ? [...f.states] : [...RUN_STATES];
+      return (after, limit) =>
+        wanted
+          .flatMap((s) => r.runIdsByState(f.queue, s, after, limit))
+          .sort()
+          .slice(0, limit);
+    }
+    return (after, limit) => r.runIds(after, limit);
+  }
+
+  /** When a queue's longest-waiting READY run became READY, or null (domain/oldest-ready.ts). */
+  oldestReadyAt(queue: string): number | null {
+    return oldestReadyAt(this.#readyRuns(queue));
+  }
+
+  /**
+   * A queue's READY runs in id order, read lazily in pages that grow from 16 ids (a FIFO
+   * queue's answer needs two runs) to 1,024.
+   */
+  *#readyRuns(queue: string): Generator<RunRecord> {
+    let cursor: RunId | undefined;
+    for (let size = 16; ; size = Math.min(size * 2, 1_024)) {
+      const ids = this.#r.runIdsByState(queue, "READY", cursor, size);
+      for (const id of ids) {
+        const run = this.#r.getRun(id);
+        if (run) yield run;
+      }
+      if (ids.length < size) return;
+      cursor = ids.at(-1);
+    }
   }
 
   /**

@@ -9,7 +9,7 @@
  * Classes:
  *   write   commands that change state (SubmitTask, BatchSubmitTasks, CancelTask, run commands)
  *   worker  WorkerService calls, but LeaseRuns with a wait
- *   read    Get* and List* queries, GetStats
+ *   read    Get* and List* queries, GetStats, GetCaller
  *   exempt  grpc.health.v1 and reflection (answered without touching the engine, never
  *           refused), the operator's AdminService commands (PauseEngine, PauseQueue, …),
  *           and the streams with their own gauges: WatchRuns (--max-watches) and

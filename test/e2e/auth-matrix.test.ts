@@ -42,7 +42,13 @@ const CREDENTIALS: readonly Credential[] = [
   role("worker", "worker"),
   role("submitter", "submitter"),
   role("reader", "reader"),
-  { label: "stats (custom role)", header: `Bearer ${tokenOf("stats")}`, methods: new Set([...(expandPattern("actionqueue.v1.AdminService/GetStats") ?? []), ...(expandPattern("actionqueue.v1.RunService/*") ?? [])]), limited: false },
+  // Its patterns, plus GetCaller: every valid token may call it, listed or not.
+  {
+    label: "stats (custom role)",
+    header: `Bearer ${tokenOf("stats")}`,
+    methods: new Set([...(expandPattern("actionqueue.v1.AdminService/GetStats") ?? []), ...(expandPattern("actionqueue.v1.RunService/*") ?? []), "actionqueue.v1.AdminService/GetCaller"]),
+    limited: false,
+  },
   { label: "admin limited to another queue", header: `Bearer ${tokenOf("admin-elsewhere")}`, methods: builtinMethods("admin"), limited: true },
 ];
 
@@ -96,6 +102,7 @@ function requests(taskId: string, runId: string): Record<string, object> {
     [`${A}GetStats`]: { queues: [QUEUE] },
     [`${A}GetConcurrencyKey`]: { key: "k" },
     [`${A}ListConcurrencyKeys`]: {},
+    [`${A}GetCaller`]: {},
     ["grpc.reflection.v1.ServerReflection/ServerReflectionInfo"]: { listServices: "" },
     ["grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"]: { listServices: "" },
   };
@@ -191,7 +198,7 @@ describe("auth matrix", () => {
     }
     console.log(`auth matrix: ${counts.combinations} combinations, ${counts.allowed} allowed, ${counts.UNAUTHENTICATED} UNAUTHENTICATED, ${counts.PERMISSION_DENIED} PERMISSION_DENIED`);
     expect(mismatches).toEqual([]);
-    expect(counts.combinations).toBe(30 * CREDENTIALS.length * 3);
+    expect(counts.combinations).toBe(31 * CREDENTIALS.length * 3);
   });
 
   it("keeps grpc.health.v1.Health open", async () => {

@@ -431,6 +431,11 @@ const TABLE: ReadonlyArray<readonly [string, readonly Row[]]> = [
       invalid("second state 99", ["states[1]"], (c, o) => c.runs.listRuns({ states: [RunState.READY, 99 as RunState] }, o), { binaryOnly: true }),
       invalid("page token issued by ListTasks", ["page_token"], async (c, o) => c.runs.listRuns({ pageToken: await realToken(c, o, "tasks") }, o)),
       invalid("page token issued without filters, reused with a state filter", ["page_token"], async (c, o) => c.runs.listRuns({ states: [RunState.READY], pageToken: await realToken(c, o, "runs") }, o)),
+      invalid("concurrency_key of 257 bytes", ["concurrency_key"], (c, o) => c.runs.listRuns({ concurrencyKey: "k".repeat(257) }, o)),
+      invalid("concurrency_key of 129 'é' (258 bytes)", ["concurrency_key"], (c, o) => c.runs.listRuns({ queue: Q, concurrencyKey: "é".repeat(129) }, o)),
+      invalid("concurrency_key with a control character", ["concurrency_key"], (c, o) => c.runs.listRuns({ concurrencyKey: "a\u0007b" }, o)),
+      invalid("over-long concurrency_key and page_size 1001", ["concurrency_key", "page_size"], (c, o) => c.runs.listRuns({ concurrencyKey: "k".repeat(300), pageSize: 1001 }, o)),
+      invalid("page token issued without a key, reused with a concurrency_key", ["page_token"], async (c, o) => c.runs.listRuns({ concurrencyKey: KEY, pageToken: await realToken(c, o, "runs") }, o)),
     ],
   ],
   [
@@ -834,6 +839,7 @@ const UNARY_METHODS: readonly string[] = [
   "AdminService/GetStats",
   "AdminService/GetConcurrencyKey",
   "AdminService/ListConcurrencyKeys",
+  "AdminService/GetCaller",
 ];
 const ALL_METHODS: readonly string[] = [...UNARY_METHODS, "RunService/WatchRuns"];
 
@@ -1069,6 +1075,10 @@ describe("after all the bad input", () => {
     expect(Number(before.stats.tasks)).toBe(13);
     expect(before.stats.enginePaused).toBe(false);
     expect(before.stats.queues.map((q) => q.queue?.name)).toEqual([Q, Q_LATER, Q_TREE]);
+    // The READY run's queue has an oldest READY instant; the queues with none READY have none.
+    expect(before.stats.queues.map((q) => q.oldestReadyAt !== undefined)).toEqual([true, false, false]);
+    // The new filter, used well: the one run whose task has KEY (the RUNNING one).
+    expect((await grpc.runs.listRuns({ concurrencyKey: KEY })).runs.map((r) => r.id)).toEqual([seed.runningRun]);
     // No handler bug was logged along the way.
     expect(server.logs.filter((l) => l.includes("unexpected error in handler"))).toEqual([]);
   });

@@ -1,9 +1,9 @@
 /**
  * Connect GET (the Connect protocol's GET for methods free of side effects), against a real
  * server process:
- *  - exactly the eight reads are marked `idempotency_level = NO_SIDE_EFFECTS`;
+ *  - exactly the nine reads are marked `idempotency_level = NO_SIDE_EFFECTS`;
  *  - each answers a GET (JSON and binary, HTTP/1.1 and HTTP/2) with what a POST answers, and
- *    connect-es clients with `useHttpGet` send those eight — and only those — as GET;
+ *    connect-es clients with `useHttpGet` send those nine — and only those — as GET;
  *  - a GET of any other method is refused as connect-es refuses it, 405 Method Not Allowed,
  *    and does nothing;
  *  - admission: GETs take and give back their read slot (a long run of GETs under a read
@@ -26,7 +26,7 @@ import { type Answer, type HttpVersion, request as send, until } from "../suppor
 import { type ServerProcess, startServer } from "../support/server.js";
 
 const SERVICES = [TaskService, RunService, WorkerService, AdminService];
-const READS = ["GetStats", "GetConcurrencyKey", "ListConcurrencyKeys", "GetRun", "ListRuns", "ListAttempts", "GetTask", "ListTasks"];
+const READS = ["GetStats", "GetConcurrencyKey", "ListConcurrencyKeys", "GetCaller", "GetRun", "ListRuns", "ListAttempts", "GetTask", "ListTasks"];
 
 const http1Agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
@@ -46,7 +46,7 @@ function serviceOf(method: string): string {
 const submitJson = (queue: string, taskId?: string) => ({ ...(taskId ? { taskId } : {}), spec: { queue, payload: { data: "e30=", contentType: "application/json" } } });
 
 describe("which methods are free of side effects", () => {
-  it("marks exactly the eight reads NO_SIDE_EFFECTS, in the descriptors both server and clients use", () => {
+  it("marks exactly the nine reads NO_SIDE_EFFECTS, in the descriptors both server and clients use", () => {
     const marked = SERVICES.flatMap((s) => s.methods.filter((m) => m.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS).map((m) => m.name));
     expect(marked.sort()).toEqual([...READS].sort());
   });
@@ -78,9 +78,10 @@ describe("Connect GET", () => {
     ["GetConcurrencyKey", { key: "some-key" }],
     ["ListConcurrencyKeys", {}],
     ["GetStats", {}],
+    ["GetCaller", {}],
   ];
 
-  it.each(["1.1", "2"] as const)("answers each of the eight reads over GET as over POST (JSON, HTTP/%s)", async (version) => {
+  it.each(["1.1", "2"] as const)("answers each of the nine reads over GET as over POST (JSON, HTTP/%s)", async (version) => {
     expect(requests().map(([m]) => m).sort()).toEqual([...READS].sort());
     for (const [method, json] of requests()) {
       const get = await request(server.port, version, "GET", getPath(method, json));

@@ -16,7 +16,7 @@
  * server then asks TLS clients for a certificate.
  */
 import { readFileSync } from "node:fs";
-import { BUILTIN_ROLES, type BuiltinRole, builtinMethods, expandPattern } from "./policy.js";
+import { BUILTIN_ROLES, type BuiltinRole, builtinMethods, expandPattern, roleMethods } from "./policy.js";
 
 /** Raised for an unreadable or invalid auth file; the message is one line. */
 export class AuthFileError extends Error {
@@ -83,7 +83,8 @@ export function parseAuthFile(text: string, source: string): AuthFile {
       if (!names) fail(`${at}[${i}]: ${JSON.stringify(p)} names no method (expected e.g. "actionqueue.v1.AdminService/GetStats" or "actionqueue.v1.RunService/*")`);
       for (const n of names as string[]) methods.add(n);
     });
-    roles.set(name, methods);
+    // Plus the methods every valid token may call (GetCaller), listed or not.
+    roles.set(name, roleMethods(methods));
   }
 
   if (!Array.isArray(doc.tokens) || doc.tokens.length === 0) fail(`"tokens" must be a non-empty list`);

@@ -20,6 +20,7 @@ import { asRunId, asTaskId } from "../../domain/ids.js";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { ERROR_DOMAIN } from "../errors.js";
 import type { AuthFile, TokenEntry } from "./auth-file.js";
+import { CALLER } from "./caller.js";
 import { peerFingerprint } from "./peer.js";
 import { METHOD_POLICY, type MethodPolicy } from "./policy.js";
 
@@ -170,9 +171,16 @@ export class Guard {
     }
   }
 
-  /** The token entry and request for a call (see authenticate and authorize). */
+  /**
+   * The request for a call (see authenticate and authorize). The authorized caller's entry
+   * goes into the call's context values (caller.ts), for a handler that answers about the
+   * caller (GetCaller) without checking its credentials again.
+   */
   check<T>(method: string, request: T, ctx: HandlerContext): T {
-    return this.authorize(this.identify(ctx, method), method, request);
+    const who = this.identify(ctx, method);
+    const checked = this.authorize(who, method, request);
+    ctx.values.set(CALLER, who);
+    return checked;
   }
 }
 

@@ -38,10 +38,14 @@ export type BuiltinRole = (typeof BUILTIN_ROLES)[number];
  */
 export type Scope = "none" | "global" | "queue" | "queues" | "queues-filter" | "spec" | "specs" | "run" | "run-items" | "task" | "list-runs" | "list-tasks";
 
-/** One method's entry. */
+/**
+ * One method's entry. `roles`: the built-in roles besides `admin` that may call the method,
+ * or `"every-token"` for a method every valid token may call whatever its role — built-in
+ * or custom, whether or not a custom role's patterns name it (see `roleMethods`, the one
+ * place that rule is applied).
+ */
 export interface MethodPolicy {
-  /** Built-in roles besides `admin` that may call the method. */
-  readonly roles: readonly Exclude<BuiltinRole, "admin">[];
+  readonly roles: readonly Exclude<BuiltinRole, "admin">[] | "every-token";
   readonly scope: Scope;
 }
 
@@ -55,7 +59,10 @@ const A = AdminService.typeName;
  * WorkerService and the reads and give-back calls the worker SDK makes (ListRuns, SuspendRun
  * and ResumeRun: clients/typescript/src/worker/orphans.ts); `submitter` owns TaskService and
  * follows its runs (reads and WatchRuns) but does not operate runs; `reader` has every read
- * and WatchRuns; reflection (the schema, no data) is open to every valid token.
+ * and WatchRuns; reflection (the schema, no data) is open to every built-in role. GetCaller
+ * is open to every valid token, custom roles included: it only tells a caller what its own
+ * entry already grants (it learns nothing a refused call would not tell it), and a client such
+ * as the dashboard needs it to know what to offer; the server still checks every call.
  */
 export const METHOD_POLICY: Readonly<Record<string, MethodPolicy>> = {
   [`${T}/SubmitTask`]: { roles: ["submitter"], scope: "spec" },
@@ -89,6 +96,7 @@ export const METHOD_POLICY: Readonly<Record<string, MethodPolicy>> = {
   [`${A}/GetStats`]: { roles: ["reader"], scope: "queues-filter" },
   [`${A}/GetConcurrencyKey`]: { roles: ["reader"], scope: "global" },
   [`${A}/ListConcurrencyKeys`]: { roles: ["reader"], scope: "global" },
+  [`${A}/GetCaller`]: { roles: "every-token", scope: "none" },
 
   [`${ReflectionV1.typeName}/ServerReflectionInfo`]: { roles: ["worker", "submitter", "reader"], scope: "none" },
   [`${ReflectionV1alpha.typeName}/ServerReflectionInfo`]: { roles: ["worker", "submitter", "reader"], scope: "none" },
@@ -102,9 +110,26 @@ export function methodNames(services: readonly DescService[] = GUARDED_SERVICES)
   return services.flatMap((s) => s.methods.map((m) => `${s.typeName}/${m.name}`));
 }
 
+/** Methods every valid token may call, whatever its role (`roles: "every-token"`). */
+const EVERY_TOKEN: readonly string[] = Object.entries(METHOD_POLICY)
+  .filter(([, p]) => p.roles === "every-token")
+  .map(([name]) => name);
+
+/**
+ * The methods a role may call, from those it is granted (a built-in role's column of the
+ * table, or what a custom role's patterns expand to): those plus every `"every-token"`
+ * method. Built-in roles (`builtinMethods`) and the auth file's custom roles
+ * (auth-file.ts) both go through here, so "every valid token may call it" holds for every
+ * role without a custom role having to list it.
+ */
+export function roleMethods(granted: Iterable<string>): Set<string> {
+  return new Set([...granted, ...EVERY_TOKEN]);
+}
+
 /** The methods a built-in role may call. */
 export function builtinMethods(role: BuiltinRole): Set<string> {
-  return new Set(Object.entries(METHOD_POLICY).filter(([, p]) => role === "admin" || p.roles.includes(role)).map(([name]) => name));
+  const granted = Object.entries(METHOD_POLICY).filter(([, p]) => role === "admin" || (p.roles !== "every-token" && p.roles.includes(role)));
+  return roleMethods(granted.map(([name]) => name));
 }
 
 /**

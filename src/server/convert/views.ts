@@ -5,8 +5,17 @@ import { create } from "@bufbuild/protobuf";
 import { type Duration, DurationSchema } from "@bufbuild/protobuf/wkt";
 import type { AttemptRecord, EventRecord, LeaseRecord, QueueRecord, RunRecord, TaskRecord, TaskSpec } from "../../engine/api.js";
 import type { RunState as DomainState } from "../../domain/state.js";
-import type { KeyView } from "../../engine/api.js";
-import { type ConcurrencyKeyInfo, ConcurrencyKeyInfoSchema, type QueueInfo, QueueInfoSchema, type RunCounts, RunCountsSchema } from "../../gen/actionqueue/v1/admin_service_pb.js";
+import type { KeyView, QueueStats as QueueStatsView } from "../../engine/api.js";
+import {
+  type ConcurrencyKeyInfo,
+  ConcurrencyKeyInfoSchema,
+  type QueueInfo,
+  QueueInfoSchema,
+  type QueueStats,
+  QueueStatsSchema,
+  type RunCounts,
+  RunCountsSchema,
+} from "../../gen/actionqueue/v1/admin_service_pb.js";
 import {
   type Attempt,
   AttemptOutcome,
@@ -199,3 +208,11 @@ export function countsToPb(c: Record<DomainState, number>): RunCounts {
   });
 }
 
+/** QueueStats of one queue's stats; `oldest_ready_at` stays unset when no run is READY. */
+export function queueStatsToPb(q: QueueStatsView): QueueStats {
+  return create(QueueStatsSchema, {
+    queue: queueToPb(q.queue),
+    runs: countsToPb(q.counts),
+    ...(q.oldestReadyAt !== null ? { oldestReadyAt: msToTs(q.oldestReadyAt) } : {}),
+  });
+}

@@ -3,7 +3,8 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { RUN_STATES, type RunState } from "../../domain/state.js";
 import type { AdminService } from "../../gen/actionqueue/v1/admin_service_pb.js";
 import type { ServiceContext } from "../context.js";
-import { countsToPb, keyToPb, queueToPb } from "../convert/views.js";
+import { callerOf } from "../auth/caller.js";
+import { countsToPb, keyToPb, queueStatsToPb, queueToPb } from "../convert/views.js";
 import { Violations, msToTs } from "../convert/wire.js";
 import { decodeToken, encodeToken, filterPrint } from "../paging.js";
 
@@ -30,7 +31,7 @@ export function adminService(c: ServiceContext): ServiceImpl<typeof AdminService
       const total = Object.fromEntries(RUN_STATES.map((k) => [k, 0])) as Record<RunState, number>;
       for (const q of s.queues) for (const k of RUN_STATES) total[k] += q.counts[k];
       return {
-        queues: s.queues.map((q) => ({ queue: queueToPb(q.queue), runs: countsToPb(q.counts) })),
+        queues: s.queues.map(queueStatsToPb),
         total: countsToPb(total),
         enginePaused: s.enginePaused,
         revision: BigInt(s.revision),
@@ -50,6 +51,10 @@ export function adminService(c: ServiceContext): ServiceImpl<typeof AdminService
       const after = decodeToken(req.pageToken, print, v);
       const page = engine.queries.listKeys({ after, size: req.pageSize }, { decoded: v.list });
       return { keys: page.items.map(keyToPb), nextPageToken: page.next !== null ? encodeToken(page.next, print) : "" };
+    },
+    async getCaller(_req, ctx) {
+      // The guard put the authenticated caller in ctx (auth/caller.ts); no second check here.
+      return callerOf(ctx);
     },
   };
 }

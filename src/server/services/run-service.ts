@@ -53,10 +53,13 @@ export function runService(c: ServiceContext): ServiceImpl<typeof RunService> {
       const v = new Violations();
       const taskId = optionalTaskId(req.taskId, "task_id", v);
       const states = statesOf(req.states, v);
-      const print = filterPrint({ q: req.queue, t: taskId, s: [...states].sort() });
+      // The key joins the filters a token is bound to; left out when empty, so tokens made
+      // before the key filter existed stay valid.
+      const key = req.concurrencyKey;
+      const print = filterPrint({ q: req.queue, t: taskId, s: [...states].sort(), ...(key !== "" ? { k: key } : {}) });
       const after = decodeToken(req.pageToken, print, v);
       const page = engine.queries.listRuns(
-        { queue: req.queue, taskId, states },
+        { queue: req.queue, taskId, states, concurrencyKey: key },
         { after: after === undefined ? undefined : asRunId(after), size: req.pageSize },
         { decoded: v.list },
       );

@@ -12,6 +12,7 @@ describe("classOf", () => {
     expect(classOf("actionqueue.v1.TaskService", "GetTask")).toBe("read");
     expect(classOf("actionqueue.v1.RunService", "ListAttempts")).toBe("read");
     expect(classOf("actionqueue.v1.AdminService", "GetStats")).toBe("read");
+    expect(classOf("actionqueue.v1.AdminService", "GetCaller")).toBe("read");
     expect(classOf("actionqueue.v1.AdminService", "PauseEngine")).toBeNull();
     expect(classOf("actionqueue.v1.WorkerService", "CompleteAttempt")).toBe("worker");
     expect(classOf("actionqueue.v1.WorkerService", "LeaseRuns", { wait: undefined })).toBe("worker");

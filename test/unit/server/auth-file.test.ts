@@ -47,6 +47,11 @@ describe("auth file", () => {
     expect(f.tokens[1]?.methods.has("actionqueue.v1.RunService/GetRun")).toBe(false);
   });
 
+  it("gives a custom role GetCaller even when its patterns do not name it", () => {
+    const f = parseAuthFile(JSON.stringify({ roles: { stats: ["actionqueue.v1.RunService/GetRun"] }, tokens: [{ name: "s", digest: D1, role: "stats" }] }), "auth.json");
+    expect([...(f.tokens[0]?.methods ?? [])].sort()).toEqual(["actionqueue.v1.AdminService/GetCaller", "actionqueue.v1.RunService/GetRun"]);
+  });
+
   it.each([
     ["not JSON", "{", "not valid JSON"],
     ["not an object", [], "must be a JSON object"],

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Health } from "../../../src/gen/grpc/health/v1/health_pb.js";
-import { BUILTIN_ROLES, GUARDED_SERVICES, METHOD_POLICY, builtinMethods, expandPattern, methodNames } from "../../../src/server/auth/policy.js";
+import { BUILTIN_ROLES, GUARDED_SERVICES, METHOD_POLICY, builtinMethods, expandPattern, methodNames, roleMethods } from "../../../src/server/auth/policy.js";
 
 describe("auth policy table", () => {
   const names = methodNames();
@@ -20,7 +20,7 @@ describe("auth policy table", () => {
     expect(GUARDED_SERVICES.map((s) => s.typeName).sort()).toEqual(
       ["actionqueue.v1.AdminService", "actionqueue.v1.RunService", "actionqueue.v1.TaskService", "actionqueue.v1.WorkerService", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"].sort(),
     );
-    expect(names.length).toBe(30);
+    expect(names.length).toBe(31);
   });
 
   it("has no entry for a method that does not exist", () => {
@@ -39,9 +39,19 @@ describe("auth policy table", () => {
     expect(builtinMethods("worker").has("actionqueue.v1.AdminService/PauseEngine")).toBe(false);
   });
 
+  it("opens GetCaller to every role, built-in or custom, and nothing else that way", () => {
+    const getCaller = "actionqueue.v1.AdminService/GetCaller";
+    expect(METHOD_POLICY[getCaller]).toEqual({ roles: "every-token", scope: "none" });
+    expect(Object.entries(METHOD_POLICY).filter(([, p]) => p.roles === "every-token").map(([n]) => n)).toEqual([getCaller]);
+    for (const role of BUILTIN_ROLES) expect(builtinMethods(role).has(getCaller), role).toBe(true);
+    // A custom role's methods: what its patterns name, plus GetCaller.
+    expect([...roleMethods(["actionqueue.v1.RunService/GetRun"])].sort()).toEqual([getCaller, "actionqueue.v1.RunService/GetRun"]);
+    expect([...roleMethods([getCaller])]).toEqual([getCaller]);
+  });
+
   it("expands custom role patterns to known methods only", () => {
     expect(expandPattern("actionqueue.v1.AdminService/GetStats")).toEqual(["actionqueue.v1.AdminService/GetStats"]);
-    expect(expandPattern("actionqueue.v1.AdminService/*")?.length).toBe(8);
+    expect(expandPattern("actionqueue.v1.AdminService/*")?.length).toBe(9);
     expect(expandPattern("actionqueue.v1.AdminService/Nope")).toBeNull();
     expect(expandPattern("actionqueue.v1.Nope/*")).toBeNull();
     expect(expandPattern("*")).toBeNull();

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file actionqueue/v1/admin_service.proto.
  */
 export const file_actionqueue_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJhY3Rpb25xdWV1ZS92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEg5hY3Rpb25xdWV1ZS52MSIUChJQYXVzZUVuZ2luZVJlcXVlc3QiJQoTUGF1c2VFbmdpbmVSZXNwb25zZRIOCgZwYXVzZWQYASABKAgiFQoTUmVzdW1lRW5naW5lUmVxdWVzdCImChRSZXN1bWVFbmdpbmVSZXNwb25zZRIOCgZwYXVzZWQYASABKAgiIgoRUGF1c2VRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkiPgoSUGF1c2VRdWV1ZVJlc3BvbnNlEigKBXF1ZXVlGAEgASgLMhkuYWN0aW9ucXVldWUudjEuUXVldWVJbmZvIiMKElJlc3VtZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI/ChNSZXN1bWVRdWV1ZVJlc3BvbnNlEigKBXF1ZXVlGAEgASgLMhkuYWN0aW9ucXVldWUudjEuUXVldWVJbmZvIlEKGFNldFF1ZXVlUmF0ZUxpbWl0UmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIXCg9ydW5zX3Blcl9zZWNvbmQYAiABKAESDQoFYnVyc3QYAyABKAUiRQoZU2V0UXVldWVSYXRlTGltaXRSZXNwb25zZRIoCgVxdWV1ZRgBIAEoCzIZLmFjdGlvbnF1ZXVlLnYxLlF1ZXVlSW5mbyJRCglRdWV1ZUluZm8SDAoEbmFtZRgBIAEoCRIOCgZwYXVzZWQYAiABKAgSFwoPcnVuc19wZXJfc2Vjb25kGAMgASgBEg0KBWJ1cnN0GAQgASgFIiEKD0dldFN0YXRzUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkiqgEKCVJ1bkNvdW50cxIRCglzY2hlZHVsZWQYASABKAMSDQoFcmVhZHkYAiABKAMSDgoGbGVhc2VkGAMgASgDEg8KB3J1bm5pbmcYBCABKAMSEgoKcmV0cnlfd2FpdBgFIAEoAxIRCglzdXNwZW5kZWQYBiABKAMSEQoJY29tcGxldGVkGAcgASgDEg4KBmZhaWxlZBgIIAEoAxIQCghjYW5jZWxlZBgJIAEoAyJfCgpRdWV1ZVN0YXRzEigKBXF1ZXVlGAEgASgLMhkuYWN0aW9ucXVldWUudjEuUXVldWVJbmZvEicKBHJ1bnMYAiABKAsyGS5hY3Rpb25xdWV1ZS52MS5SdW5Db3VudHMinQIKEEdldFN0YXRzUmVzcG9uc2USKgoGcXVldWVzGAEgAygLMhouYWN0aW9ucXVldWUudjEuUXVldWVTdGF0cxIoCgV0b3RhbBgCIAEoCzIZLmFjdGlvbnF1ZXVlLnYxLlJ1bkNvdW50cxIVCg1lbmdpbmVfcGF1c2VkGAMgASgIEhAKCHJldmlzaW9uGAQgASgEEhcKD29sZGVzdF9yZXZpc2lvbhgFIAEoBBIVCg1zdG9yYWdlX2J5dGVzGAYgASgDEhsKE3N0b3JhZ2VfcXVvdGFfYnl0ZXMYByABKAMSDQoFdGFza3MYCCABKAMSLgoKc3RhcnRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAipQEKCUtleUhvbGRlchIOCgZydW5faWQYASABKAkSJQoEaG9sZBgCIAEoDjIXLmFjdGlvbnF1ZXVlLnYxLktleUhvbGQSKQoFc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBXN0YXRlGAQgASgOMhguYWN0aW9ucXVldWUudjEuUnVuU3RhdGUSDQoFc2xvdHMYBSABKAUiTQoSQ29uY3VycmVuY3lLZXlJbmZvEgsKA2tleRgBIAEoCRIqCgdob2xkZXJzGAIgAygLMhkuYWN0aW9ucXVldWUudjEuS2V5SG9sZGVyIicKGEdldENvbmN1cnJlbmN5S2V5UmVxdWVzdBILCgNrZXkYASABKAkiTAoZR2V0Q29uY3VycmVuY3lLZXlSZXNwb25zZRIvCgNrZXkYASABKAsyIi5hY3Rpb25xdWV1ZS52MS5Db25jdXJyZW5jeUtleUluZm8iQwoaTGlzdENvbmN1cnJlbmN5S2V5c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiaAobTGlzdENvbmN1cnJlbmN5S2V5c1Jlc3BvbnNlEjAKBGtleXMYASADKAsyIi5hY3Rpb25xdWV1ZS52MS5Db25jdXJyZW5jeUtleUluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMpAGCgxBZG1pblNlcnZpY2USVgoLUGF1c2VFbmdpbmUSIi5hY3Rpb25xdWV1ZS52MS5QYXVzZUVuZ2luZVJlcXVlc3QaIy5hY3Rpb25xdWV1ZS52MS5QYXVzZUVuZ2luZVJlc3BvbnNlElkKDFJlc3VtZUVuZ2luZRIjLmFjdGlvbnF1ZXVlLnYxLlJlc3VtZUVuZ2luZVJlcXVlc3QaJC5hY3Rpb25xdWV1ZS52MS5SZXN1bWVFbmdpbmVSZXNwb25zZRJTCgpQYXVzZVF1ZXVlEiEuYWN0aW9ucXVldWUudjEuUGF1c2VRdWV1ZVJlcXVlc3QaIi5hY3Rpb25xdWV1ZS52MS5QYXVzZVF1ZXVlUmVzcG9uc2USVgoLUmVzdW1lUXVldWUSIi5hY3Rpb25xdWV1ZS52MS5SZXN1bWVRdWV1ZVJlcXVlc3QaIy5hY3Rpb25xdWV1ZS52MS5SZXN1bWVRdWV1ZVJlc3BvbnNlEmgKEVNldFF1ZXVlUmF0ZUxpbWl0EiguYWN0aW9ucXVldWUudjEuU2V0UXVldWVSYXRlTGltaXRSZXF1ZXN0GikuYWN0aW9ucXVldWUudjEuU2V0UXVldWVSYXRlTGltaXRSZXNwb25zZRJSCghHZXRTdGF0cxIfLmFjdGlvbnF1ZXVlLnYxLkdldFN0YXRzUmVxdWVzdBogLmFjdGlvbnF1ZXVlLnYxLkdldFN0YXRzUmVzcG9uc2UiA5ACARJtChFHZXRDb25jdXJyZW5jeUtleRIoLmFjdGlvbnF1ZXVlLnYxLkdldENvbmN1cnJlbmN5S2V5UmVxdWVzdBopLmFjdGlvbnF1ZXVlLnYxLkdldENvbmN1cnJlbmN5S2V5UmVzcG9uc2UiA5ACARJzChNMaXN0Q29uY3VycmVuY3lLZXlzEiouYWN0aW9ucXVldWUudjEuTGlzdENvbmN1cnJlbmN5S2V5c1JlcXVlc3QaKy5hY3Rpb25xdWV1ZS52MS5MaXN0Q29uY3VycmVuY3lLZXlzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_actionqueue_v1_run, file_google_protobuf_timestamp]);
+  fileDesc("CiJhY3Rpb25xdWV1ZS92MS9hZG1pbl9zZXJ2aWNlLnByb3RvEg5hY3Rpb25xdWV1ZS52MSIUChJQYXVzZUVuZ2luZVJlcXVlc3QiJQoTUGF1c2VFbmdpbmVSZXNwb25zZRIOCgZwYXVzZWQYASABKAgiFQoTUmVzdW1lRW5naW5lUmVxdWVzdCImChRSZXN1bWVFbmdpbmVSZXNwb25zZRIOCgZwYXVzZWQYASABKAgiIgoRUGF1c2VRdWV1ZVJlcXVlc3QSDQoFcXVldWUYASABKAkiPgoSUGF1c2VRdWV1ZVJlc3BvbnNlEigKBXF1ZXVlGAEgASgLMhkuYWN0aW9ucXVldWUudjEuUXVldWVJbmZvIiMKElJlc3VtZVF1ZXVlUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSI/ChNSZXN1bWVRdWV1ZVJlc3BvbnNlEigKBXF1ZXVlGAEgASgLMhkuYWN0aW9ucXVldWUudjEuUXVldWVJbmZvIlEKGFNldFF1ZXVlUmF0ZUxpbWl0UmVxdWVzdBINCgVxdWV1ZRgBIAEoCRIXCg9ydW5zX3Blcl9zZWNvbmQYAiABKAESDQoFYnVyc3QYAyABKAUiRQoZU2V0UXVldWVSYXRlTGltaXRSZXNwb25zZRIoCgVxdWV1ZRgBIAEoCzIZLmFjdGlvbnF1ZXVlLnYxLlF1ZXVlSW5mbyJRCglRdWV1ZUluZm8SDAoEbmFtZRgBIAEoCRIOCgZwYXVzZWQYAiABKAgSFwoPcnVuc19wZXJfc2Vjb25kGAMgASgBEg0KBWJ1cnN0GAQgASgFIiEKD0dldFN0YXRzUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkiqgEKCVJ1bkNvdW50cxIRCglzY2hlZHVsZWQYASABKAMSDQoFcmVhZHkYAiABKAMSDgoGbGVhc2VkGAMgASgDEg8KB3J1bm5pbmcYBCABKAMSEgoKcmV0cnlfd2FpdBgFIAEoAxIRCglzdXNwZW5kZWQYBiABKAMSEQoJY29tcGxldGVkGAcgASgDEg4KBmZhaWxlZBgIIAEoAxIQCghjYW5jZWxlZBgJIAEoAyKUAQoKUXVldWVTdGF0cxIoCgVxdWV1ZRgBIAEoCzIZLmFjdGlvbnF1ZXVlLnYxLlF1ZXVlSW5mbxInCgRydW5zGAIgASgLMhkuYWN0aW9ucXVldWUudjEuUnVuQ291bnRzEjMKD29sZGVzdF9yZWFkeV9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAinQIKEEdldFN0YXRzUmVzcG9uc2USKgoGcXVldWVzGAEgAygLMhouYWN0aW9ucXVldWUudjEuUXVldWVTdGF0cxIoCgV0b3RhbBgCIAEoCzIZLmFjdGlvbnF1ZXVlLnYxLlJ1bkNvdW50cxIVCg1lbmdpbmVfcGF1c2VkGAMgASgIEhAKCHJldmlzaW9uGAQgASgEEhcKD29sZGVzdF9yZXZpc2lvbhgFIAEoBBIVCg1zdG9yYWdlX2J5dGVzGAYgASgDEhsKE3N0b3JhZ2VfcXVvdGFfYnl0ZXMYByABKAMSDQoFdGFza3MYCCABKAMSLgoKc3RhcnRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAipQEKCUtleUhvbGRlchIOCgZydW5faWQYASABKAkSJQoEaG9sZBgCIAEoDjIXLmFjdGlvbnF1ZXVlLnYxLktleUhvbGQSKQoFc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBXN0YXRlGAQgASgOMhguYWN0aW9ucXVldWUudjEuUnVuU3RhdGUSDQoFc2xvdHMYBSABKAUiTQoSQ29uY3VycmVuY3lLZXlJbmZvEgsKA2tleRgBIAEoCRIqCgdob2xkZXJzGAIgAygLMhkuYWN0aW9ucXVldWUudjEuS2V5SG9sZGVyIicKGEdldENvbmN1cnJlbmN5S2V5UmVxdWVzdBILCgNrZXkYASABKAkiTAoZR2V0Q29uY3VycmVuY3lLZXlSZXNwb25zZRIvCgNrZXkYASABKAsyIi5hY3Rpb25xdWV1ZS52MS5Db25jdXJyZW5jeUtleUluZm8iQwoaTGlzdENvbmN1cnJlbmN5S2V5c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiaAobTGlzdENvbmN1cnJlbmN5S2V5c1Jlc3BvbnNlEjAKBGtleXMYASADKAsyIi5hY3Rpb25xdWV1ZS52MS5Db25jdXJyZW5jeUtleUluZm8SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhIKEEdldENhbGxlclJlcXVlc3QiZgoRR2V0Q2FsbGVyUmVzcG9uc2USFAoMYXV0aF9lbmFibGVkGAEgASgIEgwKBG5hbWUYAiABKAkSDAoEcm9sZRgDIAEoCRIPCgdtZXRob2RzGAQgAygJEg4KBnF1ZXVlcxgFIAMoCTLnBgoMQWRtaW5TZXJ2aWNlElYKC1BhdXNlRW5naW5lEiIuYWN0aW9ucXVldWUudjEuUGF1c2VFbmdpbmVSZXF1ZXN0GiMuYWN0aW9ucXVldWUudjEuUGF1c2VFbmdpbmVSZXNwb25zZRJZCgxSZXN1bWVFbmdpbmUSIy5hY3Rpb25xdWV1ZS52MS5SZXN1bWVFbmdpbmVSZXF1ZXN0GiQuYWN0aW9ucXVldWUudjEuUmVzdW1lRW5naW5lUmVzcG9uc2USUwoKUGF1c2VRdWV1ZRIhLmFjdGlvbnF1ZXVlLnYxLlBhdXNlUXVldWVSZXF1ZXN0GiIuYWN0aW9ucXVldWUudjEuUGF1c2VRdWV1ZVJlc3BvbnNlElYKC1Jlc3VtZVF1ZXVlEiIuYWN0aW9ucXVldWUudjEuUmVzdW1lUXVldWVSZXF1ZXN0GiMuYWN0aW9ucXVldWUudjEuUmVzdW1lUXVldWVSZXNwb25zZRJoChFTZXRRdWV1ZVJhdGVMaW1pdBIoLmFjdGlvbnF1ZXVlLnYxLlNldFF1ZXVlUmF0ZUxpbWl0UmVxdWVzdBopLmFjdGlvbnF1ZXVlLnYxLlNldFF1ZXVlUmF0ZUxpbWl0UmVzcG9uc2USUgoIR2V0U3RhdHMSHy5hY3Rpb25xdWV1ZS52MS5HZXRTdGF0c1JlcXVlc3QaIC5hY3Rpb25xdWV1ZS52MS5HZXRTdGF0c1Jlc3BvbnNlIgOQAgESbQoRR2V0Q29uY3VycmVuY3lLZXkSKC5hY3Rpb25xdWV1ZS52MS5HZXRDb25jdXJyZW5jeUtleVJlcXVlc3QaKS5hY3Rpb25xdWV1ZS52MS5HZXRDb25jdXJyZW5jeUtleVJlc3BvbnNlIgOQAgEScwoTTGlzdENvbmN1cnJlbmN5S2V5cxIqLmFjdGlvbnF1ZXVlLnYxLkxpc3RDb25jdXJyZW5jeUtleXNSZXF1ZXN0GisuYWN0aW9ucXVldWUudjEuTGlzdENvbmN1cnJlbmN5S2V5c1Jlc3BvbnNlIgOQAgESVQoJR2V0Q2FsbGVyEiAuYWN0aW9ucXVldWUudjEuR2V0Q2FsbGVyUmVxdWVzdBohLmFjdGlvbnF1ZXVlLnYxLkdldENhbGxlclJlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_actionqueue_v1_run, file_google_protobuf_timestamp]);
 
 /**
  * No fields.
@@ -389,6 +389,14 @@ export type QueueStats = Message<"actionqueue.v1.QueueStats"> & {
    * @generated from field: actionqueue.v1.RunCounts runs = 2;
    */
   runs?: RunCounts | undefined;
+
+  /**
+   * When the queue's longest-waiting READY run became READY (its last_state_change_at).
+   * Unset when no run of the queue is READY.
+   *
+   * @generated from field: google.protobuf.Timestamp oldest_ready_at = 3;
+   */
+  oldestReadyAt?: Timestamp | undefined;
 };
 
 /**
@@ -651,6 +659,72 @@ export const ListConcurrencyKeysResponseSchema: GenMessage<ListConcurrencyKeysRe
   messageDesc(file_actionqueue_v1_admin_service, 20);
 
 /**
+ * No fields.
+ *
+ * @generated from message actionqueue.v1.GetCallerRequest
+ */
+export type GetCallerRequest = Message<"actionqueue.v1.GetCallerRequest"> & {
+};
+
+/**
+ * Describes the message actionqueue.v1.GetCallerRequest.
+ * Use `create(GetCallerRequestSchema)` to create a new message.
+ */
+export const GetCallerRequestSchema: GenMessage<GetCallerRequest> = /*@__PURE__*/
+  messageDesc(file_actionqueue_v1_admin_service, 21);
+
+/**
+ * The caller as the access policy sees it.
+ *
+ * @generated from message actionqueue.v1.GetCallerResponse
+ */
+export type GetCallerResponse = Message<"actionqueue.v1.GetCallerResponse"> & {
+  /**
+   * Whether the server checks credentials. False: no auth file, every caller may call every
+   * method on every queue (name and role are empty).
+   *
+   * @generated from field: bool auth_enabled = 1;
+   */
+  authEnabled: boolean;
+
+  /**
+   * The name of the caller's token or certificate entry in the auth file.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Its role: admin, worker, submitter, reader, or a custom role of the auth file.
+   *
+   * @generated from field: string role = 3;
+   */
+  role: string;
+
+  /**
+   * Every method the caller may call, as full names ("actionqueue.v1.RunService/CancelRun"),
+   * sorted.
+   *
+   * @generated from field: repeated string methods = 4;
+   */
+  methods: string[];
+
+  /**
+   * The queues the caller is limited to, sorted. Empty: every queue.
+   *
+   * @generated from field: repeated string queues = 5;
+   */
+  queues: string[];
+};
+
+/**
+ * Describes the message actionqueue.v1.GetCallerResponse.
+ * Use `create(GetCallerResponseSchema)` to create a new message.
+ */
+export const GetCallerResponseSchema: GenMessage<GetCallerResponse> = /*@__PURE__*/
+  messageDesc(file_actionqueue_v1_admin_service, 22);
+
+/**
  * Operator controls. Pausing stops hand-outs only: submissions, timers (promotion, retry
  * waits, lease expiry), heartbeats and completions go on. Every mutating call returns only
  * after its change is committed and flushed to disk; pausing what is paused (or resuming
@@ -739,6 +813,18 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ListConcurrencyKeysRequestSchema;
     output: typeof ListConcurrencyKeysResponseSchema;
+  },
+  /**
+   * Who the caller is to the server's access policy: its role, the methods it may call and
+   * the queues it is limited to. Every valid token may ask (the dashboard uses it to hide
+   * what the caller may not do; the server still checks every call).
+   *
+   * @generated from rpc actionqueue.v1.AdminService.GetCaller
+   */
+  getCaller: {
+    methodKind: "unary";
+    input: typeof GetCallerRequestSchema;
+    output: typeof GetCallerResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_actionqueue_v1_admin_service, 0);

@@ -34,6 +34,10 @@ type AdminServiceClient interface {
 	GetConcurrencyKey(ctx context.Context, in *GetConcurrencyKeyRequest, opts ...grpc.CallOption) (*GetConcurrencyKeyResponse, error)
 	// Every concurrency key with at least one occupied slot, in key order.
 	ListConcurrencyKeys(ctx context.Context, in *ListConcurrencyKeysRequest, opts ...grpc.CallOption) (*ListConcurrencyKeysResponse, error)
+	// Who the caller is to the server's access policy: its role, the methods it may call and
+	// the queues it is limited to. Every valid token may ask (the dashboard uses it to hide
+	// what the caller may not do; the server still checks every call).
+	GetCaller(ctx context.Context, in *GetCallerRequest, opts ...grpc.CallOption) (*GetCallerResponse, error)
 }
 
 type adminServiceClient struct {
@@ -116,6 +120,15 @@ func (c *adminServiceClient) ListConcurrencyKeys(ctx context.Context, in *ListCo
 	return out, nil
 }
 
+func (c *adminServiceClient) GetCaller(ctx context.Context, in *GetCallerRequest, opts ...grpc.CallOption) (*GetCallerResponse, error) {
+	out := new(GetCallerResponse)
+	err := c.cc.Invoke(ctx, "/actionqueue.v1.AdminService/GetCaller", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility
@@ -137,6 +150,10 @@ type AdminServiceServer interface {
 	GetConcurrencyKey(context.Context, *GetConcurrencyKeyRequest) (*GetConcurrencyKeyResponse, error)
 	// Every concurrency key with at least one occupied slot, in key order.
 	ListConcurrencyKeys(context.Context, *ListConcurrencyKeysRequest) (*ListConcurrencyKeysResponse, error)
+	// Who the caller is to the server's access policy: its role, the methods it may call and
+	// the queues it is limited to. Every valid token may ask (the dashboard uses it to hide
+	// what the caller may not do; the server still checks every call).
+	GetCaller(context.Context, *GetCallerRequest) (*GetCallerResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -167,6 +184,9 @@ func (UnimplementedAdminServiceServer) GetConcurrencyKey(context.Context, *GetCo
 }
 func (UnimplementedAdminServiceServer) ListConcurrencyKeys(context.Context, *ListConcurrencyKeysRequest) (*ListConcurrencyKeysResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListConcurrencyKeys not implemented")
+}
+func (UnimplementedAdminServiceServer) GetCaller(context.Context, *GetCallerRequest) (*GetCallerResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetCaller not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 
@@ -325,6 +345,24 @@ func _AdminService_ListConcurrencyKeys_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_GetCaller_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCallerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetCaller(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/actionqueue.v1.AdminService/GetCaller",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetCaller(ctx, req.(*GetCallerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _AdminService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "actionqueue.v1.AdminService",
 	HandlerType: (*AdminServiceServer)(nil),
@@ -360,6 +398,10 @@ var _AdminService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListConcurrencyKeys",
 			Handler:    _AdminService_ListConcurrencyKeys_Handler,
+		},
+		{
+			MethodName: "GetCaller",
+			Handler:    _AdminService_GetCaller_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -15,6 +15,24 @@ class ConcurrencyKeyInfo(_message.Message):
     key: str
     def __init__(self, key: _Optional[str] = ..., holders: _Optional[_Iterable[_Union[KeyHolder, _Mapping]]] = ...) -> None: ...
 
+class GetCallerRequest(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class GetCallerResponse(_message.Message):
+    __slots__ = ["auth_enabled", "methods", "name", "queues", "role"]
+    AUTH_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    auth_enabled: bool
+    methods: _containers.RepeatedScalarFieldContainer[str]
+    name: str
+    queues: _containers.RepeatedScalarFieldContainer[str]
+    role: str
+    def __init__(self, auth_enabled: bool = ..., name: _Optional[str] = ..., role: _Optional[str] = ..., methods: _Optional[_Iterable[str]] = ..., queues: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class GetConcurrencyKeyRequest(_message.Message):
     __slots__ = ["key"]
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -120,12 +138,14 @@ class QueueInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., paused: bool = ..., runs_per_second: _Optional[float] = ..., burst: _Optional[int] = ...) -> None: ...
 
 class QueueStats(_message.Message):
-    __slots__ = ["queue", "runs"]
+    __slots__ = ["oldest_ready_at", "queue", "runs"]
+    OLDEST_READY_AT_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    oldest_ready_at: _timestamp_pb2.Timestamp
     queue: QueueInfo
     runs: RunCounts
-    def __init__(self, queue: _Optional[_Union[QueueInfo, _Mapping]] = ..., runs: _Optional[_Union[RunCounts, _Mapping]] = ...) -> None: ...
+    def __init__(self, queue: _Optional[_Union[QueueInfo, _Mapping]] = ..., runs: _Optional[_Union[RunCounts, _Mapping]] = ..., oldest_ready_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ResumeEngineRequest(_message.Message):
     __slots__ = []

@@ -58,6 +58,11 @@ class AdminServiceStub(object):
                 request_serializer=actionqueue_dot_v1_dot_admin__service__pb2.ListConcurrencyKeysRequest.SerializeToString,
                 response_deserializer=actionqueue_dot_v1_dot_admin__service__pb2.ListConcurrencyKeysResponse.FromString,
                 )
+        self.GetCaller = channel.unary_unary(
+                '/actionqueue.v1.AdminService/GetCaller',
+                request_serializer=actionqueue_dot_v1_dot_admin__service__pb2.GetCallerRequest.SerializeToString,
+                response_deserializer=actionqueue_dot_v1_dot_admin__service__pb2.GetCallerResponse.FromString,
+                )
 
 
 class AdminServiceServicer(object):
@@ -124,6 +129,15 @@ class AdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCaller(self, request, context):
+        """Who the caller is to the server's access policy: its role, the methods it may call and
+        the queues it is limited to. Every valid token may ask (the dashboard uses it to hide
+        what the caller may not do; the server still checks every call).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -166,6 +180,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListConcurrencyKeys,
                     request_deserializer=actionqueue_dot_v1_dot_admin__service__pb2.ListConcurrencyKeysRequest.FromString,
                     response_serializer=actionqueue_dot_v1_dot_admin__service__pb2.ListConcurrencyKeysResponse.SerializeToString,
+            ),
+            'GetCaller': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCaller,
+                    request_deserializer=actionqueue_dot_v1_dot_admin__service__pb2.GetCallerRequest.FromString,
+                    response_serializer=actionqueue_dot_v1_dot_admin__service__pb2.GetCallerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -314,5 +333,22 @@ class AdminService(object):
         return grpc.experimental.unary_unary(request, target, '/actionqueue.v1.AdminService/ListConcurrencyKeys',
             actionqueue_dot_v1_dot_admin__service__pb2.ListConcurrencyKeysRequest.SerializeToString,
             actionqueue_dot_v1_dot_admin__service__pb2.ListConcurrencyKeysResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetCaller(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/actionqueue.v1.AdminService/GetCaller',
+            actionqueue_dot_v1_dot_admin__service__pb2.GetCallerRequest.SerializeToString,
+            actionqueue_dot_v1_dot_admin__service__pb2.GetCallerResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from actionqueue.v1 import run_pb2 as actionqueue_dot_v1_dot_run__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n actionqueue/v1/run_service.proto\x12\x0e\x61\x63tionqueue.v1\x1a\x18\x61\x63tionqueue/v1/run.proto\"&\n\rGetRunRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\"l\n\x0eGetRunResponse\x12%\n\x03run\x18\x01 \x01(\x0b\x32\x13.actionqueue.v1.RunR\x03run\x12\x33\n\x08\x61ttempts\x18\x02 \x03(\x0b\x32\x17.actionqueue.v1.AttemptR\x08\x61ttempts\"\xae\x01\n\x0fListRunsRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x17\n\x07task_id\x18\x02 \x01(\tR\x06taskId\x12\x30\n\x06states\x18\x03 \x03(\x0e\x32\x18.actionqueue.v1.RunStateR\x06states\x12\x1b\n\tpage_size\x18\x04 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x05 \x01(\tR\tpageToken\"c\n\x10ListRunsResponse\x12\'\n\x04runs\x18\x01 \x03(\x0b\x32\x13.actionqueue.v1.RunR\x04runs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"h\n\x13ListAttemptsRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"s\n\x14ListAttemptsResponse\x12\x33\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x17.actionqueue.v1.AttemptR\x08\x61ttempts\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n\x10\x43\x61ncelRunRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\":\n\x11\x43\x61ncelRunResponse\x12%\n\x03run\x18\x01 \x01(\x0b\x32\x13.actionqueue.v1.RunR\x03run\"B\n\x11SuspendRunRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\";\n\x12SuspendRunResponse\x12%\n\x03run\x18\x01 \x01(\x0b\x32\x13.actionqueue.v1.RunR\x03run\")\n\x10ResumeRunRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\":\n\x11ResumeRunResponse\x12%\n\x03run\x18\x01 \x01(\x0b\x32\x13.actionqueue.v1.RunR\x03run\"J\n\x15SetRunPriorityRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n\x08priority\x18\x02 \x01(\x05R\x08priority\"?\n\x16SetRunPriorityResponse\x12%\n\x03run\x18\x01 \x01(\x0b\x32\x13.actionqueue.v1.RunR\x03run\"\x9a\x02\n\x10WatchRunsRequest\x12\x16\n\x06queues\x18\x01 \x03(\tR\x06queues\x12\x17\n\x07task_id\x18\x02 \x01(\tR\x06taskId\x12\x15\n\x06run_id\x18\x03 \x01(\tR\x05runId\x12\x30\n\x06states\x18\x04 \x03(\x0e\x32\x18.actionqueue.v1.RunStateR\x06states\x12%\n\x0estart_revision\x18\x05 \x01(\x04R\rstartRevision\x12\x30\n\x14progress_interval_ms\x18\x06 \x01(\x05R\x12progressIntervalMs\x12\x33\n\x16max_events_per_message\x18\x07 \x01(\x05R\x13maxEventsPerMessage\"+\n\rWatchProgress\x12\x1a\n\x08revision\x18\x01 \x01(\x04R\x08revision\"\xc3\x01\n\x11WatchRunsResponse\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.actionqueue.v1.RunEventH\x00R\x05\x65vent\x12;\n\x08progress\x18\x02 \x01(\x0b\x32\x1d.actionqueue.v1.WatchProgressH\x00R\x08progress\x12\x37\n\x06\x65vents\x18\x03 \x01(\x0b\x32\x1d.actionqueue.v1.RunEventBatchH\x00R\x06\x65ventsB\x06\n\x04kind\"A\n\rRunEventBatch\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.actionqueue.v1.RunEventR\x06\x65vents2\xbc\x05\n\nRunService\x12L\n\x06GetRun\x12\x1d.actionqueue.v1.GetRunRequest\x1a\x1e.actionqueue.v1.GetRunResponse\"\x03\x90\x02\x01\x12R\n\x08ListRuns\x12\x1f.actionqueue.v1.ListRunsRequest\x1a .actionqueue.v1.ListRunsResponse\"\x03\x90\x02\x01\x12^\n\x0cListAttempts\x12#.actionqueue.v1.ListAttemptsRequest\x1a$.actionqueue.v1.ListAttemptsResponse\"\x03\x90\x02\x01\x12P\n\tCancelRun\x12 .actionqueue.v1.CancelRunRequest\x1a!.actionqueue.v1.CancelRunResponse\x12S\n\nSuspendRun\x12!.actionqueue.v1.SuspendRunRequest\x1a\".actionqueue.v1.SuspendRunResponse\x12P\n\tResumeRun\x12 .actionqueue.v1.ResumeRunRequest\x1a!.actionqueue.v1.ResumeRunResponse\x12_\n\x0eSetRunPriority\x12%.actionqueue.v1.SetRunPriorityRequest\x1a&.actionqueue.v1.SetRunPriorityResponse\x12R\n\tWatchRuns\x12 .actionqueue.v1.WatchRunsRequest\x1a!.actionqueue.v1.WatchRunsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n actionqueue/v1/run_service.proto\x12\x0e\x61\x63tionqueue.v1\x1a\x18\x61\x63tionqueue/v1/run.proto\"&\n\rGetRunRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\"l\n\x0eGetRunResponse\x12%\n\x03run\x18\x01 \x01(\x0b\x32\x13.actionqueue.v1.RunR\x03run\x12\x33\n\x08\x61ttempts\x18\x02 \x03(\x0b\x32\x17.actionqueue.v1.AttemptR\x08\x61ttempts\"\xd7\x01\n\x0fListRunsRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x17\n\x07task_id\x18\x02 \x01(\tR\x06taskId\x12\x30\n\x06states\x18\x03 \x03(\x0e\x32\x18.actionqueue.v1.RunStateR\x06states\x12\x1b\n\tpage_size\x18\x04 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x05 \x01(\tR\tpageToken\x12\'\n\x0f\x63oncurrency_key\x18\x06 \x01(\tR\x0e\x63oncurrencyKey\"c\n\x10ListRunsResponse\x12\'\n\x04runs\x18\x01 \x03(\x0b\x32\x13.actionqueue.v1.RunR\x04runs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"h\n\x13ListAttemptsRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"s\n\x14ListAttemptsResponse\x12\x33\n\x08\x61ttempts\x18\x01 \x03(\x0b\x32\x17.actionqueue.v1.AttemptR\x08\x61ttempts\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\")\n\x10\x43\x61ncelRunRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\":\n\x11\x43\x61ncelRunResponse\x12%\n\x03run\x18\x01 \x01(\x0b\x32\x13.actionqueue.v1.RunR\x03run\"B\n\x11SuspendRunRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\";\n\x12SuspendRunResponse\x12%\n\x03run\x18\x01 \x01(\x0b\x32\x13.actionqueue.v1.RunR\x03run\")\n\x10ResumeRunRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\":\n\x11ResumeRunResponse\x12%\n\x03run\x18\x01 \x01(\x0b\x32\x13.actionqueue.v1.RunR\x03run\"J\n\x15SetRunPriorityRequest\x12\x15\n\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n\x08priority\x18\x02 \x01(\x05R\x08priority\"?\n\x16SetRunPriorityResponse\x12%\n\x03run\x18\x01 \x01(\x0b\x32\x13.actionqueue.v1.RunR\x03run\"\x9a\x02\n\x10WatchRunsRequest\x12\x16\n\x06queues\x18\x01 \x03(\tR\x06queues\x12\x17\n\x07task_id\x18\x02 \x01(\tR\x06taskId\x12\x15\n\x06run_id\x18\x03 \x01(\tR\x05runId\x12\x30\n\x06states\x18\x04 \x03(\x0e\x32\x18.actionqueue.v1.RunStateR\x06states\x12%\n\x0estart_revision\x18\x05 \x01(\x04R\rstartRevision\x12\x30\n\x14progress_interval_ms\x18\x06 \x01(\x05R\x12progressIntervalMs\x12\x33\n\x16max_events_per_message\x18\x07 \x01(\x05R\x13maxEventsPerMessage\"+\n\rWatchProgress\x12\x1a\n\x08revision\x18\x01 \x01(\x04R\x08revision\"\xc3\x01\n\x11WatchRunsResponse\x12\x30\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x18.actionqueue.v1.RunEventH\x00R\x05\x65vent\x12;\n\x08progress\x18\x02 \x01(\x0b\x32\x1d.actionqueue.v1.WatchProgressH\x00R\x08progress\x12\x37\n\x06\x65vents\x18\x03 \x01(\x0b\x32\x1d.actionqueue.v1.RunEventBatchH\x00R\x06\x65ventsB\x06\n\x04kind\"A\n\rRunEventBatch\x12\x30\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.actionqueue.v1.RunEventR\x06\x65vents2\xbc\x05\n\nRunService\x12L\n\x06GetRun\x12\x1d.actionqueue.v1.GetRunRequest\x1a\x1e.actionqueue.v1.GetRunResponse\"\x03\x90\x02\x01\x12R\n\x08ListRuns\x12\x1f.actionqueue.v1.ListRunsRequest\x1a .actionqueue.v1.ListRunsResponse\"\x03\x90\x02\x01\x12^\n\x0cListAttempts\x12#.actionqueue.v1.ListAttemptsRequest\x1a$.actionqueue.v1.ListAttemptsResponse\"\x03\x90\x02\x01\x12P\n\tCancelRun\x12 .actionqueue.v1.CancelRunRequest\x1a!.actionqueue.v1.CancelRunResponse\x12S\n\nSuspendRun\x12!.actionqueue.v1.SuspendRunRequest\x1a\".actionqueue.v1.SuspendRunResponse\x12P\n\tResumeRun\x12 .actionqueue.v1.ResumeRunRequest\x1a!.actionqueue.v1.ResumeRunResponse\x12_\n\x0eSetRunPriority\x12%.actionqueue.v1.SetRunPriorityRequest\x1a&.actionqueue.v1.SetRunPriorityResponse\x12R\n\tWatchRuns\x12 .actionqueue.v1.WatchRunsRequest\x1a!.actionqueue.v1.WatchRunsResponse0\x01\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'actionqueue.v1.run_service_pb2', globals())
@@ -32,37 +32,37 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _GETRUNRESPONSE._serialized_start=118
   _GETRUNRESPONSE._serialized_end=226
   _LISTRUNSREQUEST._serialized_start=229
-  _LISTRUNSREQUEST._serialized_end=403
-  _LISTRUNSRESPONSE._serialized_start=405
-  _LISTRUNSRESPONSE._serialized_end=504
-  _LISTATTEMPTSREQUEST._serialized_start=506
-  _LISTATTEMPTSREQUEST._serialized_end=610
-  _LISTATTEMPTSRESPONSE._serialized_start=612
-  _LISTATTEMPTSRESPONSE._serialized_end=727
-  _CANCELRUNREQUEST._serialized_start=729
-  _CANCELRUNREQUEST._serialized_end=770
-  _CANCELRUNRESPONSE._serialized_start=772
-  _CANCELRUNRESPONSE._serialized_end=830
-  _SUSPENDRUNREQUEST._serialized_start=832
-  _SUSPENDRUNREQUEST._serialized_end=898
-  _SUSPENDRUNRESPONSE._serialized_start=900
-  _SUSPENDRUNRESPONSE._serialized_end=959
-  _RESUMERUNREQUEST._serialized_start=961
-  _RESUMERUNREQUEST._serialized_end=1002
-  _RESUMERUNRESPONSE._serialized_start=1004
-  _RESUMERUNRESPONSE._serialized_end=1062
-  _SETRUNPRIORITYREQUEST._serialized_start=1064
-  _SETRUNPRIORITYREQUEST._serialized_end=1138
-  _SETRUNPRIORITYRESPONSE._serialized_start=1140
-  _SETRUNPRIORITYRESPONSE._serialized_end=1203
-  _WATCHRUNSREQUEST._serialized_start=1206
-  _WATCHRUNSREQUEST._serialized_end=1488
-  _WATCHPROGRESS._serialized_start=1490
-  _WATCHPROGRESS._serialized_end=1533
-  _WATCHRUNSRESPONSE._serialized_start=1536
-  _WATCHRUNSRESPONSE._serialized_end=1731
-  _RUNEVENTBATCH._serialized_start=1733
-  _RUNEVENTBATCH._serialized_end=1798
-  _RUNSERVICE._serialized_start=1801
-  _RUNSERVICE._serialized_end=2501
+  _LISTRUNSREQUEST._serialized_end=444
+  _LISTRUNSRESPONSE._serialized_start=446
+  _LISTRUNSRESPONSE._serialized_end=545
+  _LISTATTEMPTSREQUEST._serialized_start=547
+  _LISTATTEMPTSREQUEST._serialized_end=651
+  _LISTATTEMPTSRESPONSE._serialized_start=653
+  _LISTATTEMPTSRESPONSE._serialized_end=768
+  _CANCELRUNREQUEST._serialized_start=770
+  _CANCELRUNREQUEST._serialized_end=811
+  _CANCELRUNRESPONSE._serialized_start=813
+  _CANCELRUNRESPONSE._serialized_end=871
+  _SUSPENDRUNREQUEST._serialized_start=873
+  _SUSPENDRUNREQUEST._serialized_end=939
+  _SUSPENDRUNRESPONSE._serialized_start=941
+  _SUSPENDRUNRESPONSE._serialized_end=1000
+  _RESUMERUNREQUEST._serialized_start=1002
+  _RESUMERUNREQUEST._serialized_end=1043
+  _RESUMERUNRESPONSE._serialized_start=1045
+  _RESUMERUNRESPONSE._serialized_end=1103
+  _SETRUNPRIORITYREQUEST._serialized_start=1105
+  _SETRUNPRIORITYREQUEST._serialized_end=1179
+  _SETRUNPRIORITYRESPONSE._serialized_start=1181
+  _SETRUNPRIORITYRESPONSE._serialized_end=1244
+  _WATCHRUNSREQUEST._serialized_start=1247
+  _WATCHRUNSREQUEST._serialized_end=1529
+  _WATCHPROGRESS._serialized_start=1531
+  _WATCHPROGRESS._serialized_end=1574
+  _WATCHRUNSRESPONSE._serialized_start=1577
+  _WATCHRUNSRESPONSE._serialized_end=1772
+  _RUNEVENTBATCH._serialized_start=1774
+  _RUNEVENTBATCH._serialized_end=1839
+  _RUNSERVICE._serialized_start=1842
+  _RUNSERVICE._serialized_end=2542
 # @@protoc_insertion_point(module_scope)

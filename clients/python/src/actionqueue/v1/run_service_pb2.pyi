@@ -51,18 +51,20 @@ class ListAttemptsResponse(_message.Message):
     def __init__(self, attempts: _Optional[_Iterable[_Union[_run_pb2.Attempt, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
-    __slots__ = ["page_size", "page_token", "queue", "states", "task_id"]
+    __slots__ = ["concurrency_key", "page_size", "page_token", "queue", "states", "task_id"]
+    CONCURRENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     STATES_FIELD_NUMBER: _ClassVar[int]
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    concurrency_key: str
     page_size: int
     page_token: str
     queue: str
     states: _containers.RepeatedScalarFieldContainer[_run_pb2.RunState]
     task_id: str
-    def __init__(self, queue: _Optional[str] = ..., task_id: _Optional[str] = ..., states: _Optional[_Iterable[_Union[_run_pb2.RunState, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    def __init__(self, queue: _Optional[str] = ..., task_id: _Optional[str] = ..., states: _Optional[_Iterable[_Union[_run_pb2.RunState, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., concurrency_key: _Optional[str] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
     __slots__ = ["next_page_token", "runs"]
