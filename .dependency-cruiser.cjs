@@ -108,6 +108,27 @@ module.exports = {
       to: { dependencyTypes: ["core"] },
     },
     {
+      name: "ui-via-public-client",
+      comment: "The dashboard (ui/) is a client of the public API: it imports the TypeScript client's browser entry and packages, never src/ or the Node entry.",
+      severity: "error",
+      from: { path: "^ui/" },
+      to: { path: ["^src/", "@connectrpc/connect-node", "^clients/typescript/src/(client|index)\\.ts$", "^clients/typescript/src/worker/"], dependencyTypes: ["npm", "local"] },
+    },
+    {
+      name: "ui-no-builtins",
+      comment: "The dashboard runs in a browser: no node builtins.",
+      severity: "error",
+      from: { path: "^ui/" },
+      to: { dependencyTypes: ["core"] },
+    },
+    {
+      name: "nothing-imports-ui",
+      comment: "The server serves the dashboard's built files (src/server/ui.ts); no code imports ui/.",
+      severity: "error",
+      from: { pathNot: "^ui/" },
+      to: { path: "^ui/" },
+    },
+    {
       name: "not-to-unresolvable",
       comment: "This import does not resolve; boundary rules cannot check what they cannot see.",
       severity: "error",

@@ -17,6 +17,7 @@ const TS_FILES = [
   "clients/typescript/src/**/*.ts",
   "examples/typescript/**/*.ts",
   "vitest.config.ts",
+  "ui/src/**/*.{ts,tsx}",
 ];
 const JS_FILES = ["scripts/**/*.{js,mjs,cjs}", "eslint.config.js", ".dependency-cruiser.cjs"];
 
@@ -80,6 +81,13 @@ export default defineConfig([
         { prefer: "type-imports", fixStyle: "inline-type-imports", disallowTypeAnnotations: true },
       ],
     },
+  },
+
+  {
+    // The dashboard runs in a browser (typed by ui/tsconfig.json).
+    name: "actionqueue/ui",
+    files: ["ui/src/**/*.{ts,tsx}"],
+    languageOptions: { globals: { ...globals.browser } },
   },
 
   {

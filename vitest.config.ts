@@ -6,7 +6,7 @@ import { defineConfig } from "vitest/config";
 // drive whole processes. The "engine-on-memory" project runs the engine suites again over
 // the in-memory reference store (AQ_TEST_STORE=memory): fast, and a second check that the
 // engine behaves the same whatever store is behind the port.
-const ENGINE_SUITES = ["commands", "timers", "watch", "concurrency", "regressions", "defects", "quota", "smoke"].map(
+const ENGINE_SUITES = ["commands", "timers", "watch", "concurrency", "regressions", "defects", "quota", "smoke", "queries"].map(
   (name) => `test/integration/engine/${name}.test.ts`,
 );
 
@@ -16,6 +16,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Two cores in CI: keep parallelism modest so timing-based integration tests stay calm.
     maxWorkers: 2,
+    // The dashboard is built once before the tests (servers serve dist/ui).
+    globalSetup: ["test/support/build-ui.ts"],
     projects: [
       { extends: true, test: { name: "all", include: ["test/**/*.test.ts"] } },
       { extends: true, test: { name: "engine-on-memory", include: ENGINE_SUITES, env: { AQ_TEST_STORE: "memory" } } },

@@ -6,6 +6,10 @@
 // package.json, package-lock.json). The stamp gets the time the build *started*, so an edit
 // made while tsc runs makes the next start build again.
 //
+// The dashboard (ui/, bundled into dist/ui/ by scripts/build-ui.mjs) gets the same check with
+// its own stamp, dist/ui/.build-stamp, against ui/, the TypeScript client it imports, the
+// build script and package-lock.json.
+//
 // Usage: node scripts/start-build.mjs [--force]
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
@@ -25,17 +29,41 @@ function newest(path) {
   return max;
 }
 
-const stamp = statSync(STAMP, { throwIfNoEntry: false });
-const inputs = Math.max(newest(join(ROOT, "src")), ...INPUTS.map((f) => newest(join(ROOT, f))));
 const force = process.argv.includes("--force");
-if (!force && stamp && existsSync(join(ROOT, "dist", "main.js")) && stamp.mtimeMs >= inputs) process.exit(0);
 
-process.stderr.write(`actionqueue: building dist/ (${stamp ? "src/ changed since the last build" : "no build yet"})\n`);
-const started = new Date();
-const tsc = spawnSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(ROOT, "tsconfig.build.json")], { stdio: "inherit" });
-if (tsc.status !== 0) {
-  process.stderr.write("actionqueue: the build failed; not starting\n");
-  process.exit(tsc.status ?? 1);
+/** Whether `stampPath` exists, `output` exists and the stamp is newer than every input. */
+function current(stampPath, output, inputs) {
+  const st = statSync(stampPath, { throwIfNoEntry: false });
+  return !force && st !== undefined && existsSync(output) && st.mtimeMs >= Math.max(...inputs.map(newest));
 }
-writeFileSync(STAMP, `built ${started.toISOString()}\n`);
-utimesSync(STAMP, started, started);
+
+/** Runs `args` with this Node; exits with its status when it fails. */
+function run(what, args) {
+  const r = spawnSync(process.execPath, args, { stdio: "inherit" });
+  if (r.status !== 0) {
+    process.stderr.write(`actionqueue: ${what} failed; not starting\n`);
+    process.exit(r.status ?? 1);
+  }
+}
+
+/** Stamps `stampPath` with the time the build started. */
+function stampAt(stampPath, started) {
+  writeFileSync(stampPath, `built ${started.toISOString()}\n`);
+  utimesSync(stampPath, started, started);
+}
+
+if (!current(STAMP, join(ROOT, "dist", "main.js"), [join(ROOT, "src"), ...INPUTS.map((f) => join(ROOT, f))])) {
+  process.stderr.write(`actionqueue: building dist/ (${existsSync(STAMP) ? "src/ changed since the last build" : "no build yet"})\n`);
+  const started = new Date();
+  run("the build", [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(ROOT, "tsconfig.build.json")]);
+  stampAt(STAMP, started);
+}
+
+const UI_STAMP = join(ROOT, "dist", "ui", ".build-stamp");
+const UI_INPUTS = ["ui", "clients/typescript/src", "scripts/build-ui.mjs", "package-lock.json"].map((f) => join(ROOT, f));
+if (!current(UI_STAMP, join(ROOT, "dist", "ui", "index.html"), UI_INPUTS)) {
+  process.stderr.write(`actionqueue: building the dashboard into dist/ui/ (${existsSync(UI_STAMP) ? "ui/ changed since the last build" : "no build yet"})\n`);
+  const started = new Date();
+  run("the dashboard build", [join(ROOT, "scripts", "build-ui.mjs")]);
+  stampAt(UI_STAMP, started);
+}

@@ -52,6 +52,8 @@ export interface Config {
   readonly authFile: string | null;
   /** Serve without an auth file on a non-loopback address (refused otherwise). */
   readonly allowUnauthenticated: boolean;
+  /** Serve the dashboard at /ui/ (and redirect browsers from / to it). */
+  readonly ui: boolean;
 }
 
 interface Setting {
@@ -234,6 +236,7 @@ const SETTINGS: readonly Setting[] = [
   { key: "metricsListen", flag: "metrics-listen", env: "ACTIONQUEUE_METRICS_LISTEN", def: "", help: "also serve GET /metrics (Prometheus) on this host:port, plain HTTP; /metrics on the main port is unauthenticated, so keep this one on a private address when metrics must stay private", parse: optionalAddress("metrics-listen") },
   { key: "authFile", flag: "auth-file", env: "ACTIONQUEUE_AUTH_FILE", def: "", help: "JSON file of bearer-token SHA-256 digests mapped to roles and queues (docs/auth.md); without it the API is open, and only a loopback --listen is accepted", parse: optionalText },
   { key: "allowUnauthenticated", flag: "allow-unauthenticated", env: "ACTIONQUEUE_ALLOW_UNAUTHENTICATED", def: "false", help: "true: serve without --auth-file on a non-loopback --listen address (anyone who reaches the port may call everything)", parse: boolean("allow-unauthenticated") },
+  { key: "ui", flag: "ui", env: "ACTIONQUEUE_UI", def: "true", help: "serve the dashboard at /ui/ on the main port (browsers asking for / are redirected there); false: no dashboard", parse: boolean("ui") },
 ];
 
 /** The --help text. */

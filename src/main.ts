@@ -110,7 +110,18 @@ async function main(): Promise<void> {
   }
   if (stoppedDuringStartUp()) return;
   starting = false;
-  log.info({ listen: `${config.host}:${server.port}`, port: server.port, data_dir: config.dataDir, durability: config.durability, tls: config.tlsCert !== null }, "serving");
+  const base = `${config.tlsCert !== null ? "https" : "http"}://${urlHost(config.host)}:${server.port}`;
+  log.info(
+    { listen: `${config.host}:${server.port}`, port: server.port, data_dir: config.dataDir, durability: config.durability, tls: config.tlsCert !== null, ...(server.uiPath ? { dashboard: `${base}${server.uiPath}` } : {}) },
+    "serving",
+  );
 }
 
 main().catch((e) => fail(e instanceof Error ? (e.stack ?? e.message) : String(e)));
+
+/** The host part of a URL reaching `host` from this machine (a wildcard address becomes loopback). */
+function urlHost(host: string): string {
+  if (host === "0.0.0.0" || host === "") return "127.0.0.1";
+  if (host === "::" || host === "[::]") return "[::1]";
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}

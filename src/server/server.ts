@@ -35,6 +35,7 @@ import { runService } from "./services/run-service.js";
 import { taskService } from "./services/task-service.js";
 import { workerService } from "./services/worker-service.js";
 import { listenMetrics, type MetricsListener, withMetrics } from "./metrics/http.js";
+import { UI_PATH, UiAssets, withUi } from "./ui.js";
 import { metricsInterceptor } from "./metrics/interceptor.js";
 import { Metrics } from "./metrics/metrics.js";
 import type { AuthFile } from "./auth/auth-file.js";
@@ -46,6 +47,8 @@ export interface RunningServer {
   readonly port: number;
   /** The port --metrics-listen bound, or null without it. */
   readonly metricsPort: number | null;
+  /** The dashboard's path on the main port (`/ui/`), or null with --ui false. */
+  readonly uiPath: string | null;
   readonly health: HealthState;
   /**
    * Graceful shutdown: NOT_SERVING, stop accepting connections, close the engine (which
@@ -201,7 +204,11 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
   // GET /metrics before all of it: answered under load shedding, and outside authentication
   // (the guard wraps the services; see metrics/http.ts and --metrics-listen).
   metrics.attach({ engine, gauges: ctx.gauges, admission });
-  const handler = withMetrics(metrics, withCors(config.corsOrigins, shedAtTheDoor(admission, direct)));
+  const api = withMetrics(metrics, withCors(config.corsOrigins, shedAtTheDoor(admission, direct)));
+  // The dashboard's files in front of it all, as cheap as /metrics and as public (ui.ts).
+  const ui = config.ui ? UiAssets.load() : null;
+  if (ui && !ui.built) log.warn({ ui_dir: ui.dir }, "the dashboard is not built: /ui/ answers 503 until `npm run build:ui` (npm ci and npm start build it)");
+  const handler = ui ? withUi(ui, api) : api;
 
   const sessions = new Set<http2.ServerHttp2Session>();
   const sockets = new Set<net.Socket>();
@@ -322,6 +329,7 @@ export async function startServer(engine: Engine, config: Config, log: EngineLog
   return {
     port: address.port,
     metricsPort: metricsListener?.port ?? null,
+    uiPath: ui ? UI_PATH : null,
     health,
     close(graceMs: number) {
       closing ??= (async () => {

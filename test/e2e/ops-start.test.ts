@@ -4,7 +4,7 @@
  * `actionqueue` command's subcommands and usage errors, and --log-format / --log-time.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { describe, expect, it } from "vitest";
@@ -110,6 +110,9 @@ describe("npm start under a supervisor", () => {
     expect(second.code).toBe(0);
     expect(second.stdout.trim()).toBe(VERSION);
     expect(second.stderr).not.toContain("building dist/");
+    expect(second.stderr).not.toContain("building the dashboard");
+    // The dashboard was built too (by npm ci's prepare, or by the first start).
+    expect(existsSync(join(ROOT, "dist", "ui", "index.html"))).toBe(true);
   });
 });
 
