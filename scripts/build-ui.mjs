@@ -4,7 +4,7 @@
 //   ui/index.html, ui/favicon.svg          -> copied as they are
 // Usage: node scripts/build-ui.mjs [--out <dir>]   (default dist/ui, relative to the repository)
 // Prints one line; exits non-zero on any error (esbuild prints the errors).
-import { copyFileSync, mkdirSync, statSync } from "node:fs";
+import { copyFileSync, mkdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { build } from "esbuild";
 
@@ -39,6 +39,11 @@ try {
     define: { "process.env.NODE_ENV": '"production"' },
   });
   for (const name of ["index.html", "favicon.svg"]) copyFileSync(join(ROOT, "ui", name), join(out, name));
+  // The stamp npm start's freshness check compares ui/ against (scripts/start-build.mjs): the
+  // time this build started, so an edit made while it ran makes the next start build again.
+  const stamp = join(out, ".build-stamp");
+  writeFileSync(stamp, `built ${new Date(started).toISOString()}\n`);
+  utimesSync(stamp, new Date(started), new Date(started));
 } catch (e) {
   // esbuild has printed its diagnostics already (logLevel "error"); anything else is ours.
   if (!(e instanceof Error && "errors" in e)) process.stderr.write(`build-ui: ${e instanceof Error ? e.message : String(e)}\n`);

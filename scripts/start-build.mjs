@@ -6,9 +6,10 @@
 // package.json, package-lock.json). The stamp gets the time the build *started*, so an edit
 // made while tsc runs makes the next start build again.
 //
-// The dashboard (ui/, bundled into dist/ui/ by scripts/build-ui.mjs) gets the same check with
-// its own stamp, dist/ui/.build-stamp, against ui/, the TypeScript client it imports, the
-// build script and package-lock.json.
+// The dashboard (ui/, bundled into dist/ui/ by scripts/build-ui.mjs, which `npm ci` runs as
+// `prepare`) gets the same check with its own stamp, dist/ui/.build-stamp (written by
+// build-ui.mjs), against ui/, the TypeScript client it imports, the build script and
+// package-lock.json.
 //
 // Usage: node scripts/start-build.mjs [--force]
 import { spawnSync } from "node:child_process";
@@ -63,7 +64,5 @@ const UI_STAMP = join(ROOT, "dist", "ui", ".build-stamp");
 const UI_INPUTS = ["ui", "clients/typescript/src", "scripts/build-ui.mjs", "package-lock.json"].map((f) => join(ROOT, f));
 if (!current(UI_STAMP, join(ROOT, "dist", "ui", "index.html"), UI_INPUTS)) {
   process.stderr.write(`actionqueue: building the dashboard into dist/ui/ (${existsSync(UI_STAMP) ? "ui/ changed since the last build" : "no build yet"})\n`);
-  const started = new Date();
-  run("the dashboard build", [join(ROOT, "scripts", "build-ui.mjs")]);
-  stampAt(UI_STAMP, started);
+  run("the dashboard build", [join(ROOT, "scripts", "build-ui.mjs")]); // it writes UI_STAMP
 }
