@@ -181,30 +181,15 @@ export class Queries {
    */
   #runsWithKey(f: RunFilter, key: string, after: RunId | undefined, limit: number): PageOf<RunView> {
     const r = this.#r;
-    const source = this.#candidateRunIds(f);
-    const items: RunView[] = [];
-    let cursor = after;
-    let scanned = 0;
-    let exhausted = false;
-    while (items.length < limit && scanned < limit * 10) {
-      const ids = source(cursor, Math.min(limit, limit * 10 - scanned));
-      if (ids.length === 0) {
-        exhausted = true;
-        break;
-      }
-      for (const id of ids) {
-        scanned++;
-        cursor = id;
-        const run = r.getRun(id);
-        if (!run || run.keySlots?.key !== key) continue;
-        if ((f.queue !== "" && run.queue !== f.queue) || (f.states.size > 0 && !f.states.has(run.state))) continue;
-        items.push({ run, lease: r.getLease(id) });
-        if (items.length >= limit) break;
-      }
-    }
-    const more = !exhausted && cursor !== undefined && source(cursor, 1).length > 0;
-    return { items, next: more && cursor !== undefined ? cursor : null };
+    const pick = (id: RunId): RunView | undefined => {
+      const run = r.getRun(id);
+      if (!run || run.keySlots?.key !== key) return undefined;
+      if ((f.queue !== "" && run.queue !== f.queue) || (f.states.size > 0 && !f.states.has(run.state))) return undefined;
+      return { run, lease: r.getLease(id) };
+    };
+    return scanPage(this.#candidateRunIds(f), pick, after, limit);
   }
+
 
   /**
    * Where `#runsWithKey` reads candidate run ids from, in id order after a position: the
@@ -257,30 +242,16 @@ export class Queries {
   tasks(f: TaskFilter, after: TaskId | undefined, limit: number): PageOf<TaskRecord> {
     const r = this.#r;
     const filter = f.parentTaskId ? { parent: f.parentTaskId } : f.queue !== "" ? { queue: f.queue } : {};
-    const items: TaskRecord[] = [];
-    let cursor = after;
-    let scanned = 0;
-    let exhausted = false;
-    while (items.length < limit && scanned < limit * 10) {
-      const ids = r.taskIds(filter, cursor, limit);
-      if (ids.length === 0) {
-        exhausted = true;
-        break;
-      }
-      for (const id of ids) {
-        scanned++;
-        cursor = id;
-        const t = r.getTask(id);
-        if (!t) continue;
-        if (f.parentTaskId && f.queue !== "" && t.spec.queue !== f.queue) continue;
-        if (f.statuses.size > 0 && !f.statuses.has(t.status)) continue;
-        items.push(t);
-        if (items.length >= limit) break;
-      }
-    }
-    const more = !exhausted && cursor !== undefined && r.taskIds(filter, cursor, 1).length > 0;
-    return { items, next: more && cursor ? cursor : null };
+    const pick = (id: TaskId): TaskRecord | undefined => {
+      const t = r.getTask(id);
+      if (!t) return undefined;
+      if (f.parentTaskId && f.queue !== "" && t.spec.queue !== f.queue) return undefined;
+      if (f.statuses.size > 0 && !f.statuses.has(t.status)) return undefined;
+      return t;
+    };
+    return scanPage((cursor, n) => r.taskIds(filter, cursor, n), pick, after, limit);
   }
+
 
   /** A concurrency key's occupants, as stored (the gate in memory is rebuilt from them). */
   key(key: string): KeyView {
@@ -295,4 +266,35 @@ export class Queries {
     const last = page.at(-1);
     return { items: page.map((k) => this.key(k)), next: keys.length > limit && last !== undefined ? last : null };
   }
+}
+
+/**
+ * A page of the items `pick` keeps (undefined: skip) among the positions `source` yields in
+ * order after `after`, reading at most ten pages' worth (`limit * 10` positions) per call: a
+ * page shorter than `limit`, even empty, with a next position means "keep going". What a
+ * filter without an index of its own (ListTasks by status, ListRuns by concurrency key)
+ * costs per call stays bounded however rare its matches.
+ */
+function scanPage<K extends string, T>(source: (after: K | undefined, limit: number) => K[], pick: (id: K) => T | undefined, after: K | undefined, limit: number): PageOf<T> {
+  const items: T[] = [];
+  let cursor = after;
+  let scanned = 0;
+  let exhausted = false;
+  while (items.length < limit && scanned < limit * 10) {
+    const ids = source(cursor, Math.min(limit, limit * 10 - scanned));
+    if (ids.length === 0) {
+      exhausted = true;
+      break;
+    }
+    for (const id of ids) {
+      scanned++;
+      cursor = id;
+      const item = pick(id);
+      if (item === undefined) continue;
+      items.push(item);
+      if (items.length >= limit) break;
+    }
+  }
+  const more = !exhausted && cursor !== undefined && source(cursor, 1).length > 0;
+  return { items, next: more && cursor !== undefined ? cursor : null };
 }

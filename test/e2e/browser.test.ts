@@ -13,22 +13,21 @@
  *    CORS errors, and nothing reached the engine.
  * Skipped, saying why, only when /usr/bin/chromium is absent (CI installs Debian's chromium).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import type net from "node:net";
 import { join } from "node:path";
 import { build } from "esbuild";
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import type { Browser, Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Outcome, PageApi } from "../fixtures/browser/app.js";
+import { CHROMIUM, HAVE_CHROMIUM, launchChromium, warnWithoutChromium } from "../support/chromium.js";
 import { connectJson, type ServerProcess, startServer } from "../support/server.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "browser");
 const DEADLINE_MS = 30_000;
 
-if (!HAVE_CHROMIUM) console.warn(`browser.test.ts: SKIPPED — ${CHROMIUM} not found (install Debian's chromium: apt-get install -y chromium)`);
+warnWithoutChromium("browser.test.ts");
 
 /** Serves the page and its bundled script on a free loopback port. */
 async function servePage(): Promise<{ origin: string; port: number; close(): Promise<void> }> {
@@ -114,12 +113,7 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? "a page on another origin, in he
       // The page's own port under another host name: a different origin to a browser.
       startServer({ args: ["--cors-origins", `http://localhost:${pages.port}`] }),
     ]);
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // Tests run as root, where Chromium's sandbox cannot start.
-      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-    });
+    browser = await launchChromium();
   }, 120_000);
   afterAll(async () => {
     await browser?.close();

@@ -21,17 +21,16 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Client } from "@connectrpc/connect";
-import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import type { Browser, Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ActionQueueClients, AttemptOutcome, RunState, type WorkerService } from "../../clients/typescript/src/index.js";
 import { tempDir } from "../support/engine.js";
+import { CHROMIUM, HAVE_CHROMIUM, launchChromium, warnWithoutChromium } from "../support/chromium.js";
 import { connectJson, type ServerProcess, startServer } from "../support/server.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const ROOT = join(import.meta.dirname, "..", "..");
 const SHOTS = join(ROOT, "docs", "dashboard");
 const DEADLINE_MS = 30_000;
@@ -42,7 +41,7 @@ const GRACE = ["--shutdown-grace", "1s"];
 const payload = (text: string) => ({ data: new TextEncoder().encode(text), contentType: "text/plain" });
 const sel = (testid: string, extra = "") => `[data-testid="${testid}"]${extra}`;
 
-if (!HAVE_CHROMIUM) console.warn(`dashboard.test.ts: SKIPPED — ${CHROMIUM} not found (install Debian's chromium: apt-get install -y chromium)`);
+warnWithoutChromium("dashboard.test.ts");
 
 // The few DOM names the functions run in the page use (the suite's tsconfig has no DOM library).
 interface DomElement {
@@ -126,12 +125,7 @@ describe.skipIf(!HAVE_CHROMIUM)(HAVE_CHROMIUM ? "the dashboard in headless Chrom
     server = await startServer({ keepData: true, args: GRACE });
     dataDirs.push(server.dataDir);
     api = connectJson(server.port);
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // Tests run as root, where Chromium's sandbox cannot start.
-      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
