@@ -15,6 +15,11 @@
 #   python3-venv, python3-pip, python3-setuptools
 #                               the Python package's pip-install test
 #   chromium                    the browser test (driven by puppeteer-core)
+#   postgresql                  the PostgreSQL tests: initdb and pg_ctl from
+#                               /usr/lib/postgresql/<version>/bin (15 on bookworm), run by
+#                               scripts/pg-cluster.mjs as the `postgres` user the package
+#                               creates. The cluster the package itself sets up (main, port
+#                               5432) is not used
 set -euo pipefail
 PACKAGES=(
   jq curl
@@ -24,6 +29,7 @@ PACKAGES=(
   golang-google-genproto-dev golang-github-golang-protobuf-1-5-dev
   python3-venv python3-pip python3-setuptools
   chromium
+  postgresql
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
