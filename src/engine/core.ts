@@ -8,6 +8,7 @@ import type { RunId, TaskId } from "../domain/ids.js";
 import { KeyGate } from "../domain/keys.js";
 import type { CronParser } from "../domain/task-spec.js";
 import type { EngineLogger } from "./api.js";
+import { replayOf } from "./commit/replay.js";
 import type { Unit } from "./commit/unit.js";
 import { EngineError } from "./errors.js";
 import { ReadyIndex } from "./memory/ready-index.js";
@@ -49,8 +50,11 @@ export class Core {
   constructor(o: ResolvedOptions) {
     this.store = o.store;
     this.clock = o.clock;
-    this.ids = o.ids;
-    this.random = o.random;
+    // Over a store that fetches rows, a command may run again after a miss: its draws are
+    // replayed (commit/replay.ts). Any other store's sources are used as given.
+    const replay = replayOf(o.store);
+    this.ids = replay ? replay.ids(o.ids) : o.ids;
+    this.random = replay ? replay.random(o.random) : o.random;
     this.options = o;
     this.log = o.logger;
     this.parseCron = o.parseCron;

@@ -22,12 +22,31 @@
  * purges) are never refused. A queued command whose caller's signal aborted (deadline passed,
  * client gone) before its batch starts is dropped, rejected with the signal's reason, and
  * never runs.
+ *
+ * Row misses (docs/scaling.md, "Next step: the engine on PostgreSQL", point 1): over a store
+ * that fetches rows (`RowStore.rows`), a batch reads committed state through a `RowCache`
+ * that starts empty. A command that reads a row the cache does not hold is undone through its
+ * journal, the rows it missed are fetched (the batch waits), the cache is filled and the same
+ * command runs again, with the same `now` and the same ids and random draws (replay.ts), before
+ * the next command of the batch runs: every command sees what it would have seen without the
+ * miss. Over LMDB and the memory store the reader answers every read: no miss, no await.
  */
 import type { EngineLogger } from "../api.js";
 import { EngineError } from "../errors.js";
-import type { Store, StoreVerb } from "../ports.js";
+import type { StoreVerb } from "../ports.js";
 import type { EventRecord } from "../records.js";
+import { type Replay, replayOf } from "./replay.js";
+import { RowCache, type RowFetcher, type RowStore } from "./rows.js";
 import { Overlay, Unit } from "./unit.js";
+
+/**
+ * Fetch rounds of one command that bring no row it asked for, at most; then it fails with
+ * INTERNAL. (A round that answers what it asked lets the re-run read further, so a command
+ * takes at most one round per distinct row it reads; MAX_FETCH_ROUNDS caps that too.)
+ */
+export const MAX_STUCK_ROUNDS = 8;
+/** Fetch rounds of one command at most, whatever they bring (never a silent loop). */
+export const MAX_FETCH_ROUNDS = 10_000;
 
 interface Command {
   readonly name: string;
@@ -100,7 +119,12 @@ export interface PipelineHooks {
 
 /** The command queue with group commit. */
 export class Pipeline {
-  readonly #store: Store;
+  readonly #store: RowStore;
+  /** Where a batch's reads are fetched from when the store's reader is not read directly. */
+  readonly #rows: RowFetcher | null;
+  readonly #replay: Replay | null;
+  /** Fetch rounds made for row misses so far. */
+  #fetchRounds = 0;
   readonly #log: EngineLogger;
   readonly #maxBatch: number;
   readonly #hooks: PipelineHooks;
@@ -117,12 +141,19 @@ export class Pipeline {
   #closing = false;
   #closed = false;
 
-  constructor(store: Store, log: EngineLogger, maxBatch: number, hooks: PipelineHooks, bounds: QueueBounds = { maxQueued: 0, maxQueueDelayMs: 0 }) {
+  constructor(store: RowStore, log: EngineLogger, maxBatch: number, hooks: PipelineHooks, bounds: QueueBounds = { maxQueued: 0, maxQueueDelayMs: 0 }) {
     this.#store = store;
+    this.#rows = store.rows ?? null;
+    this.#replay = replayOf(store);
     this.#log = log;
     this.#maxBatch = maxBatch;
     this.#hooks = hooks;
     this.#bounds = bounds;
+  }
+
+  /** Fetch rounds made for row misses so far (0 unless the store fetches rows). */
+  get fetchRounds(): number {
+    return this.#fetchRounds;
   }
 
   /** Commands waiting to run (not counting the batch in flight). */
@@ -205,7 +236,8 @@ export class Pipeline {
   }
 
   async #runBatch(batch: Command[]): Promise<void> {
-    const overlay = new Overlay(this.#store.reader);
+    const cache = this.#rows ? new RowCache() : null;
+    const overlay = new Overlay(cache ?? this.#store.reader);
     const done: Done[] = [];
     const failed: Array<{ cmd: Command; error: unknown }> = [];
     const runAll = (cmds: readonly Command[]) => {
@@ -225,7 +257,10 @@ export class Pipeline {
         }
       }
     };
-    runAll(batch);
+    // Over a store read directly nothing is awaited here (no miss can happen): the batch runs
+    // as it always did. Only a row-fetching store's batch waits while it fetches.
+    if (cache) await this.#runFetching(batch, overlay, cache, done, failed);
+    else runAll(batch);
     let wake = wakeOf(done, 0);
     const ran = done.length;
     if (this.#hooks.afterCommands && (wake === null || wake.size > 0)) {
@@ -240,7 +275,8 @@ export class Pipeline {
         this.#joining = null;
       }
       if (joining.length > 0) {
-        runAll(joining);
+        if (cache) await this.#runFetching(joining, overlay, cache, done, failed);
+        else runAll(joining);
         const more = wakeOf(done, ran);
         if (more === null || wake === null) wake = null;
         else for (const q of more) wake.add(q);
@@ -277,6 +313,69 @@ export class Pipeline {
       d.cmd.resolve(d.value);
     }
     this.#hooks.afterCommit({ events, wake, timersChanged, commands: done.length, verbs: overlay.verbs, commitMs });
+  }
+
+  /**
+   * Runs `cmds` in order over a row cache: a command that missed rows (even one that swallowed
+   * the NeedRows) is undone, the rows are fetched and the command runs again; the next command
+   * runs only once this one is decided.
+   */
+  async #runFetching(cmds: readonly Command[], overlay: Overlay, cache: RowCache, done: Done[], failed: Array<{ cmd: Command; error: unknown }>): Promise<void> {
+    const fetcher = this.#rows as RowFetcher;
+    const replay = this.#replay;
+    for (const cmd of cmds) {
+      if (cmd.signal?.aborted) {
+        this.#dropped++;
+        failed.push({ cmd, error: abortReason(cmd.signal) });
+        continue;
+      }
+      const now = this.#hooks.now();
+      let rounds = 0;
+      let stuck = 0;
+      replay?.begin();
+      try {
+        for (;;) {
+          const unit = new Unit(overlay, now);
+          let value: unknown;
+          let error: unknown;
+          let threw = false;
+          try {
+            value = cmd.run(unit);
+          } catch (e) {
+            threw = true;
+            error = e;
+          }
+          const need = cache.takeMissed();
+          if (!need) {
+            if (threw) {
+              unit.journal.rollback();
+              failed.push({ cmd, error: this.#asEngineError(error, cmd.name) });
+            } else done.push({ cmd, unit, value });
+            break;
+          }
+          unit.journal.rollback();
+          if (rounds >= MAX_FETCH_ROUNDS || stuck >= MAX_STUCK_ROUNDS) {
+            const why = `${cmd.name}: committed state still missing after ${rounds} fetch rounds (${need.message})`;
+            this.#log.error({ command: cmd.name, rounds }, why);
+            failed.push({ cmd, error: new EngineError("INTERNAL", why, { cause: need }) });
+            break;
+          }
+          rounds++;
+          this.#fetchRounds++;
+          try {
+            cache.fill(await fetcher.fetch(need));
+          } catch (e) {
+            const error = EngineError.is(e) ? e : new EngineError("STORAGE_IO", `${cmd.name}: fetching rows failed: ${String(e)}`, { cause: e });
+            failed.push({ cmd, error });
+            break;
+          }
+          stuck = cache.answers(need) ? 0 : stuck + 1;
+          replay?.rewind();
+        }
+      } finally {
+        replay?.end();
+      }
+    }
   }
 
   #asEngineError(e: unknown, name: string): EngineError {

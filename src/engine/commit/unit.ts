@@ -9,11 +9,15 @@
  * therefore leaves no trace; the batch's verbs reach the store in one atomic commit.
  */
 import type { RunId, TaskId } from "../../domain/ids.js";
-import type { StoreReader, StoreVerb } from "../ports.js";
+import type { StoreVerb } from "../ports.js";
 import type { AttemptRecord, EventRecord, LeaseRecord, ReservationRecord, RunRecord, TaskRecord } from "../records.js";
 import { Journal } from "./journal.js";
+import type { RowSource } from "./rows.js";
 
-/** Changes of the batch in flight, over committed state. */
+/**
+ * Changes of the batch in flight, over committed state read from `store`: the store's own
+ * reader, or a per-batch row cache that throws NeedRows for what it does not hold (rows.ts).
+ */
 export class Overlay {
   readonly tasks = new Map<TaskId, TaskRecord | null>();
   readonly runs = new Map<RunId, RunRecord | null>();
@@ -26,7 +30,7 @@ export class Overlay {
   readonly newChildren = new Map<TaskId, TaskId[]>();
   readonly newDependents = new Map<TaskId, TaskId[]>();
   readonly verbs: StoreVerb[] = [];
-  constructor(readonly store: StoreReader) {}
+  constructor(readonly store: RowSource) {}
 }
 
 function attemptKey(runId: RunId, n: number): string {
