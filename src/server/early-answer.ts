@@ -21,10 +21,16 @@
  */
 import http2 from "node:http2";
 
-/** Resets `stream` with NO_ERROR after an answer already submitted, if its request is still open then. */
+/**
+ * Resets `stream` with NO_ERROR after an answer already submitted, if the client is still
+ * sending then. A request whose END_STREAM has arrived (`state.remoteClose`) is left alone,
+ * read or not: there is no upload to stop, and a reset of a stream both sides have ended only
+ * adds a frame the client must match against a stream it has closed.
+ */
 export function resetAfterAnswer(stream: http2.ServerHttp2Stream, requestComplete: () => boolean): void {
   setImmediate(() => {
-    if (!requestComplete() && !stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    if (requestComplete() || stream.closed || stream.destroyed || stream.state.remoteClose === 1) return;
+    stream.close(http2.constants.NGHTTP2_NO_ERROR);
   });
 }
 
