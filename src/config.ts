@@ -6,7 +6,11 @@ import { DEFAULT_LIMITS } from "./domain/limits.js";
 
 /** Every setting of the service. */
 export interface Config {
+  /** lmdb (the data directory) or postgres (one server on --postgres-url). */
+  readonly storage: "lmdb" | "postgres";
   readonly dataDir: string;
+  /** PostgreSQL URL (postgres://user:password@host:port/database); only with storage postgres. */
+  readonly postgresUrl: string | null;
   readonly host: string;
   readonly port: number;
   readonly tlsCert: string | null;
@@ -168,6 +172,24 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 const text = (raw: string) => raw;
+
+/**
+ * A PostgreSQL URL (postgres:// or postgresql://), or none when empty. The value is never
+ * echoed: it may hold a password.
+ */
+function postgresUrl(raw: string): string | null {
+  if (raw.trim() === "") return null;
+  let url: URL | null;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    url = null;
+  }
+  if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:")) {
+    throw new ConfigError("postgres-url: not a PostgreSQL URL (postgres://user:password@host:port/database)");
+  }
+  return raw.trim();
+}
 const optionalText = (raw: string) => (raw === "" ? null : raw);
 
 /**
@@ -197,7 +219,9 @@ function bytesText(n: number): string {
 const L = DEFAULT_LIMITS;
 
 const SETTINGS: readonly Setting[] = [
+  { key: "storage", flag: "storage", env: "ACTIONQUEUE_STORAGE", def: "lmdb", help: "lmdb (the --data-dir directory) or postgres (--postgres-url; one server per database)", parse: oneOf("storage", ["lmdb", "postgres"] as const) },
   { key: "dataDir", flag: "data-dir", env: "ACTIONQUEUE_DATA_DIR", def: "./data", help: "LMDB data directory (created when missing)", parse: text },
+  { key: "postgresUrl", flag: "postgres-url", env: "ACTIONQUEUE_POSTGRES_URL", def: "", help: "PostgreSQL URL, postgres://user:password@host:port/database (with --storage postgres only; the password is never logged)", parse: postgresUrl },
   { key: "host", flag: "listen", env: "ACTIONQUEUE_LISTEN", def: "127.0.0.1:50051", help: "address to serve gRPC, gRPC-Web and Connect on (host:port; port 0 picks a free one)", parse: text },
   { key: "tlsCert", flag: "tls-cert", env: "ACTIONQUEUE_TLS_CERT", def: "", help: "PEM certificate file; with --tls-key serves TLS (HTTP/2 and HTTP/1.1 via ALPN)", parse: optionalText },
   { key: "tlsKey", flag: "tls-key", env: "ACTIONQUEUE_TLS_KEY", def: "", help: "PEM private key file for --tls-cert", parse: optionalText },
@@ -242,7 +266,7 @@ const SETTINGS: readonly Setting[] = [
 /** The --help text. */
 export function helpText(): string {
   const lines = [
-    "actionqueue — durable run queue over gRPC, gRPC-Web and Connect (LMDB storage)",
+    "actionqueue — durable run queue over gRPC, gRPC-Web and Connect (LMDB or PostgreSQL storage)",
     "",
     "Usage: npm start -- [flags]      (or: node dist/main.js [flags])",
     "",
@@ -308,6 +332,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
   if (port > 65_535) throw new ConfigError(`listen: port ${port} is out of range`);
   out.host = (m[1] as string).replace(/^\[(.*)\]$/, "$1");
   out.port = port;
+  if (out.storage === "postgres" && out.postgresUrl === null) throw new ConfigError("storage: postgres needs --postgres-url (postgres://user:password@host:port/database)");
+  if (out.storage !== "postgres" && out.postgresUrl !== null) throw new ConfigError("postgres-url: only with --storage postgres");
   if ((out.tlsCert === null) !== (out.tlsKey === null)) throw new ConfigError("tls-cert and tls-key must be given together");
   // SPEC §12: an open API is only for this machine; elsewhere it takes an auth file, or an
   // explicit statement that anyone reaching the port may call everything.

@@ -1,17 +1,19 @@
 /**
- * Entry point: parse configuration, open LMDB and the engine, serve, and shut down cleanly on
+ * Entry point: parse configuration, open the store (LMDB, or PostgreSQL for one server) and the engine, serve, and shut down cleanly on
  * SIGTERM / SIGINT. The only place that builds adapters. Every start-up failure is one line
  * on stderr and a non-zero exit.
  */
 import { createLogger } from "./bin/logger.js";
 import { packageVersion } from "./bin/version.js";
-import { ConfigError, helpText, isLoopbackHost, isVersionRequest, parseConfig } from "./config.js";
+import { type Config, ConfigError, helpText, isLoopbackHost, isVersionRequest, parseConfig } from "./config.js";
 import { Engine } from "./engine/engine.js";
 import { engineOptions } from "./engine-options.js";
 import { type AuthFile, AuthFileError, loadAuthFile } from "./server/auth/auth-file.js";
 import { Metrics } from "./server/metrics/metrics.js";
 import { ListenError, type RunningServer, startServer } from "./server/server.js";
+import type { Store } from "./engine/ports.js";
 import { LmdbStore, StoreOpenError } from "./storage/lmdb/store.js";
+import { PgStore, PgStoreOpenError, type PgStoreLog, pgTarget } from "./storage/postgres/store.js";
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`actionqueue: ${message}\n`);
@@ -58,7 +60,7 @@ async function main(): Promise<void> {
   // it has opened by then is closed.
   let stopSignal: string | null = null;
   let starting = true;
-  let store: LmdbStore | null = null;
+  let store: Store | null = null;
   let engine: Engine | null = null;
   let server: RunningServer | null = null;
   const shutDown = () => {
@@ -91,9 +93,9 @@ async function main(): Promise<void> {
   };
 
   try {
-    store = await LmdbStore.open({ path: config.dataDir, relaxedDurability: config.durability === "relaxed" });
+    store = await openStore(config, log);
   } catch (e) {
-    if (e instanceof StoreOpenError) fail(e.message);
+    if (e instanceof StoreOpenError || e instanceof PgStoreOpenError) fail(e.message);
     throw e;
   }
   if (stoppedDuringStartUp()) return;
@@ -112,9 +114,22 @@ async function main(): Promise<void> {
   starting = false;
   const base = `${config.tlsCert !== null ? "https" : "http"}://${urlHost(config.host)}:${server.port}`;
   log.info(
-    { listen: `${config.host}:${server.port}`, port: server.port, data_dir: config.dataDir, durability: config.durability, tls: config.tlsCert !== null, ...(server.uiPath ? { dashboard: `${base}${server.uiPath}` } : {}) },
+    { listen: `${config.host}:${server.port}`, port: server.port, storage: config.storage, ...storageFields(config), durability: config.durability, tls: config.tlsCert !== null, ...(server.uiPath ? { dashboard: `${base}${server.uiPath}` } : {}) },
     "serving",
   );
+}
+
+/** The store the configuration asks for: LMDB in --data-dir, or PostgreSQL (one server) at --postgres-url. */
+async function openStore(config: Config, log: PgStoreLog): Promise<Store> {
+  if (config.storage === "postgres") return PgStore.open({ url: config.postgresUrl as string, log });
+  return LmdbStore.open({ path: config.dataDir, relaxedDurability: config.durability === "relaxed" });
+}
+
+/** Where the data is, for the "serving" line: the directory, or PostgreSQL's host, port and database (never the password). */
+function storageFields(config: Config): Record<string, unknown> {
+  if (config.storage !== "postgres") return { data_dir: config.dataDir };
+  const t = pgTarget(config.postgresUrl as string);
+  return { postgres_host: t.host, postgres_port: t.port, postgres_database: t.database };
 }
 
 main().catch((e) => fail(e instanceof Error ? (e.stack ?? e.message) : String(e)));

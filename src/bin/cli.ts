@@ -30,6 +30,9 @@ const BACKUP_USAGE = [
   "                   its server may be running: the copy is one consistent read transaction",
   "  --to DIR         the backup directory, created (an existing one must be empty); it is a",
   "                   valid --data-dir: restore by starting a server on it",
+  "",
+  "  With --storage postgres (or env ACTIONQUEUE_STORAGE=postgres) it refuses: back up the",
+  "  database with PostgreSQL's own tools (pg_dump).",
 ].join("\n");
 
 function usageError(message: string): never {
@@ -43,11 +46,14 @@ function backupArgs(argv: readonly string[]): { dataDir: string; to: string } | 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (arg === "--help" || arg === "-h") return "help";
-    const m = /^--(data-dir|to)(?:=(.*))?$/.exec(arg);
+    const m = /^--(data-dir|to|storage)(?:=(.*))?$/.exec(arg);
     if (!m) usageError(`backup: unexpected argument "${arg}" (see actionqueue backup --help)`);
     const value = m[2] ?? argv[++i];
     if (value === undefined || value === "") usageError(`backup: --${m[1]} needs a value`);
     out.set(m[1] as string, value);
+  }
+  if ((out.get("storage") ?? process.env.ACTIONQUEUE_STORAGE) === "postgres") {
+    usageError("backup: the storage is PostgreSQL: use pg_dump (actionqueue backup copies an LMDB data directory)");
   }
   const dataDir = out.get("data-dir") ?? process.env.ACTIONQUEUE_DATA_DIR ?? "./data";
   const to = out.get("to");

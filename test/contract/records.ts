@@ -176,6 +176,19 @@ export function updateRun(prev: RunRecord, over: Partial<RunRecord>, change: Run
   };
 }
 
+/**
+ * Successive updates of one run, each decided on the one before: `prev` is always what is
+ * stored when the verb applies (the port's contract; a shared-database store checks it).
+ */
+export function updateRuns(start: RunRecord, steps: ReadonlyArray<readonly [Partial<RunRecord>, RunChange?]>): Array<StoreVerb & { readonly verb: "updateRun" }> {
+  let prev = start;
+  return steps.map(([over, change]) => {
+    const v = updateRun(prev, over, change);
+    prev = v.run;
+    return v;
+  });
+}
+
 export const dropTimer = (at: number, kind: "PROMOTE" | "RETRY" | "LEASE" | "TIMEOUT", id: RunId): StoreVerb => ({ verb: "dropTimer", entry: { at, kind, runId: id } });
 export const saveQueue = (queue: QueueRecord): StoreVerb => ({ verb: "saveQueue", queue });
 export const purgeRun = (run: RunRecord): StoreVerb => ({ verb: "purgeRun", run });
