@@ -17,14 +17,15 @@ import type { Store, StoreReader, StoreVerb } from "../../engine/ports.js";
 import { applyVerbs } from "../layout.js";
 import { MemoryReader, type Tables, createTables } from "./memory-reader.js";
 import { Journal, storedCopy } from "./tables.js";
+import { InOrder } from "../in-order.js";
 
 /** The in-memory Store (test reference implementation; never a production default). */
 export class MemoryStore implements Store {
   readonly reader: StoreReader;
   readonly #journal: Journal;
   readonly #tables: Tables;
-  /** The last commit in flight (commits apply one after another, in call order). */
-  #tail: Promise<void> = Promise.resolve();
+  /** Commits apply one after another, in call order. */
+  readonly #commits = new InOrder();
   #closed = false;
 
   private constructor(journal: Journal, tables: Tables) {
@@ -58,9 +59,7 @@ export class MemoryStore implements Store {
     if (this.#closed) throw new EngineError("SHUTTING_DOWN", "the store is closed");
     if (verbs.length === 0) return;
     const batch = [...verbs];
-    const done = this.#tail.then(() => this.#apply(batch));
-    this.#tail = done.catch(() => undefined);
-    return done;
+    return this.#commits.run(() => this.#apply(batch));
   }
 
   #apply(verbs: readonly StoreVerb[]): void {
@@ -80,6 +79,6 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#tail;
+    await this.#commits.settled();
   }
 }

@@ -42,6 +42,7 @@ import {
 } from "./codec.js";
 import { migrate } from "./migrate.js";
 import { StaleWriteError, commitVerbs, pgStorageError } from "./writer.js";
+import { InOrder } from "../in-order.js";
 
 /**
  * Key of the session-level advisory lock one server holds on its database ("aqserv" in
@@ -99,8 +100,8 @@ export class PgStore implements Store {
   readonly #journal: Journal;
   readonly #tables: Tables;
   readonly #log: PgStoreLog | undefined;
-  /** The last commit in flight (commits apply one after another, in call order). */
-  #tail: Promise<void> = Promise.resolve();
+  /** Commits apply one after another, in call order. */
+  readonly #commits = new InOrder();
   #closed: Promise<void> | null = null;
   /** Set when the mirror could not follow a committed change: later commits are refused. */
   #broken: EngineError | null = null;
@@ -236,9 +237,7 @@ export class PgStore implements Store {
     if (this.#closed) throw new EngineError("SHUTTING_DOWN", "the store is closed");
     if (verbs.length === 0) return;
     const batch = [...verbs];
-    const done = this.#tail.then(() => this.#apply(batch));
-    this.#tail = done.catch(() => undefined);
-    return done;
+    return this.#commits.run(() => this.#apply(batch));
   }
 
   /** Forgets the lock when its connection goes (a database restart ends the session and its lock). */
@@ -301,7 +300,7 @@ export class PgStore implements Store {
   /** Refuses further commits, waits for those made, releases the server lock, ends the pool. Idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      await this.#tail;
+      await this.#commits.settled();
       const lock = this.#lock;
       this.#lock = null;
       await lock?.query("SELECT pg_advisory_unlock($1::bigint)", [SERVER_LOCK_KEY]).catch(() => undefined);
