@@ -16,14 +16,31 @@
  * BENCH_WATCH_TASKS (5000), BENCH_WATCH_BATCH (max_events_per_message, 0),
  * BENCH_PREFILL_PROCS (2), BENCH_ONLY (comma-separated workload keys, e.g. "e2e,wakeup,aq"),
  * BENCH_STORE=memory (ActionQueue over the in-memory store, no storage: an experiment only).
+ *
+ * PostgreSQL: BENCH_STORES (comma-separated ActionQueue stores, default "lmdb"; "lmdb,postgres"
+ * adds ActionQueue on PostgreSQL as one more system, "postgres" alone replaces LMDB).
+ * With postgres, the benchmark starts one throw-away cluster (scripts/pg-cluster.mjs: its
+ * own directory, 127.0.0.1, fsync and synchronous_commit on) and, for every workload run, a
+ * fresh database and the built server with `--storage postgres --postgres-url` on it (database
+ * dropped after the run); the PostgreSQL system takes its turn in the same rotated order as
+ * the others, so it is interleaved with LMDB round by round. The cluster is stopped and its
+ * directory removed at the end, on failure and on SIGINT / SIGTERM. The ActionQueue-only
+ * figures ("aq") stay LMDB-only. BENCH_BULLMQ=0 leaves BullMQ out (no redis-server), for an
+ * LMDB-against-PostgreSQL run, e.g.:
+ *   BENCH_STORES=lmdb,postgres BENCH_BULLMQ=0 BENCH_ONLY=e2e BENCH_E2E=5000 BENCH_ROUNDS=5 npm run bench:compare
+ * Every ActionQueue run also reads the server's commit metrics (GET /metrics:
+ * actionqueue_commit_duration_seconds and the batch sizes) after the workload; the end-to-end
+ * rows then include the mean group-commit time, writes per commit and the share of the wall
+ * time spent committing.
  */
 import { execFileSync } from "node:child_process";
 import { cpus, freemem, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { cleanupAll, installCleanup, log, removeDir, tempDir } from "./procs.js";
 import type { Target } from "./protocol.js";
-import { aqOnlyTable, comparisonTable, type Outcome, type Row, type Samples, summaries, SYSTEMS, type SystemName, writeJson } from "./report.js";
-import { AqServer, buildActionQueue, ensureRedis, freshRedis, packageVersion, type RedisInstance, REDIS_MODES, ROOT, startRedis, stopRedis } from "./targets.js";
+import { aqOnlyTable, comparisonTable, type Outcome, type Row, type Samples, summaries, type SystemName, writeJson } from "./report.js";
+import { AqServer, buildActionQueue, ensureRedis, freshRedis, packageVersion, PgCluster, type RedisInstance, REDIS_MODES, ROOT, startRedis, stopRedis } from "./targets.js";
+import { BUILT_ENTRY } from "../support/server.js";
 import { cycles, endToEnd, prefill, processOnly, type Sample, sequential, type Settings, submitOnly, wakeup, watchFanOut } from "./workloads.js";
 
 const env = (k: string, def: string, quick: string = def): string => process.env[k] ?? (process.env.BENCH_QUICK === "1" ? quick : def);
@@ -45,7 +62,17 @@ const CONFIG = {
   watchBatch: int("BENCH_WATCH_BATCH", 0),
   prefillProcs: int("BENCH_PREFILL_PROCS", 2),
   only: env("BENCH_ONLY", "").split(",").filter((s) => s !== ""),
+  stores: env("BENCH_STORES", "lmdb").split(",").filter((s) => s !== ""),
+  bullmq: env("BENCH_BULLMQ", "1") !== "0",
 };
+for (const store of CONFIG.stores) if (store !== "lmdb" && store !== "postgres") throw new Error(`BENCH_STORES: lmdb and/or postgres, not ${store}`);
+/** The systems this run measures, in their starting order (rotated per round). */
+const SYSTEMS: SystemName[] = [
+  ...(CONFIG.stores.includes("lmdb") ? (["aq"] as const) : []),
+  ...(CONFIG.stores.includes("postgres") ? (["aq-postgres"] as const) : []),
+  ...(CONFIG.bullmq ? (["bullmq-defaults", "bullmq-fsync"] as const) : []),
+];
+if (SYSTEMS.length === 0) throw new Error("nothing to measure: BENCH_STORES is empty and BENCH_BULLMQ=0");
 const SETTINGS: Settings = {
   batch: int("BENCH_BATCH", 500),
   inflight: int("BENCH_INFLIGHT", 4),
@@ -74,7 +101,7 @@ const ALL_WORKLOADS: Workload[] = [
   { key: "sequential", group: "sequential", run: (t) => sequential(t, SETTINGS) },
 ];
 const WORKLOADS = ALL_WORKLOADS.filter((w) => CONFIG.only.length === 0 || CONFIG.only.includes(w.group));
-const AQ_ONLY = CONFIG.only.length === 0 || CONFIG.only.includes("aq");
+const AQ_ONLY = (CONFIG.only.length === 0 || CONFIG.only.includes("aq")) && SYSTEMS.includes("aq");
 
 const ALL_ROWS: Row[] = [
   ...CONFIG.e2e.map((n): Row => ({ label: `end to end, ${k(n)} tasks (runs/s)`, workload: `e2e-${n}`, field: "value", kind: "rate" })),
@@ -87,6 +114,20 @@ const ALL_ROWS: Row[] = [
   { label: "sequential single submit, p50 (ms)", workload: "sequential", field: "p50", kind: "latency" },
   { label: "sequential single submit, p99 (ms)", workload: "sequential", field: "p99", kind: "latency" },
 ];
+// The servers' own commit figures for the end-to-end runs (ActionQueue systems only).
+if (SYSTEMS.includes("aq") || SYSTEMS.includes("aq-postgres")) {
+  const at = ALL_ROWS.findIndex((r) => r.workload === `e2e-${CONFIG.e2e.at(-1)}`) + 1;
+  ALL_ROWS.splice(
+    at,
+    0,
+    ...CONFIG.e2e.flatMap((n): Row[] => [
+      { label: `  ${k(n)}: group commit, mean (ms)`, workload: `e2e-${n}`, field: "commitMeanMs", kind: "latency" },
+      { label: `  ${k(n)}: commits per 1,000 runs`, workload: `e2e-${n}`, field: "commitsPer1000", kind: "size", ratio: false },
+      { label: `  ${k(n)}: store writes per commit`, workload: `e2e-${n}`, field: "verbsPerCommit", kind: "size", ratio: false },
+      { label: `  ${k(n)}: wall time spent committing (%)`, workload: `e2e-${n}`, field: "commitBusy", kind: "size", scale: 100, ratio: false },
+    ]),
+  );
+}
 const ROWS = ALL_ROWS.filter((r) => WORKLOADS.some((w) => w.key === r.workload));
 const BIG_LABEL = k(CONFIG.big);
 const AQ_ROWS: Row[] = [
@@ -130,23 +171,60 @@ async function main(): Promise<void> {
   installCleanup();
   const started = new Date();
   const t0 = performance.now();
-  const redisVersion = ensureRedis();
+  const redisVersion = CONFIG.bullmq ? ensureRedis() : "";
   buildActionQueue();
   const redis: Partial<Record<SystemName, RedisInstance>> = {};
-  redis["bullmq-defaults"] = await startRedis("bullmq-defaults");
-  redis["bullmq-fsync"] = await startRedis("bullmq-fsync");
-  const redisInfo = (await redis["bullmq-defaults"].client.info("server")).match(/redis_version:(\S+)/)?.[1] ?? "";
+  let redisInfo = "";
+  if (CONFIG.bullmq) {
+    const defaults = await startRedis("bullmq-defaults");
+    redis["bullmq-defaults"] = defaults;
+    redis["bullmq-fsync"] = await startRedis("bullmq-fsync");
+    redisInfo = (await defaults.client.info("server")).match(/redis_version:(\S+)/)?.[1] ?? "";
+  }
+  const cluster = SYSTEMS.includes("aq-postgres") ? await PgCluster.start() : null;
+  const pgSettings = cluster ? await cluster.settings() : null;
 
-  /** A fresh system for one workload run: a new server and data directory, or FLUSHALL. */
+  /** A workload against one ActionQueue server, with the server's commit figures added. */
+  const onServer = async (server: AqServer, f: (t: Target) => Promise<Sample>): Promise<Sample> => {
+    const sample = await f({ system: "aq", url: server.url });
+    const c = await server.commits();
+    const runs = typeof sample.processed === "number" ? sample.processed : NaN;
+    return {
+      ...sample,
+      commits: c.commits,
+      commitMeanMs: (c.commitSeconds * 1000) / c.commits,
+      commitsPer1000: (c.commits / runs) * 1000,
+      verbsPerCommit: c.verbs / c.commits,
+      commandsPerCommit: c.commands / c.commits,
+      // Every commit of the server's life (it is fresh per run) over the timed span.
+      commitBusy: typeof sample.ms === "number" ? (c.commitSeconds * 1000) / sample.ms : NaN,
+    };
+  };
+
+  /** A fresh system for one workload run: a new server and data directory (or database), or FLUSHALL. */
   const run = async (sys: SystemName, f: (t: Target) => Promise<Sample>): Promise<Sample> => {
     const r = redis[sys];
     if (r) {
       await freshRedis(r);
       return f({ system: "bullmq", host: r.host, port: r.port });
     }
+    if (sys === "aq-postgres") {
+      if (!cluster) throw new Error("no PostgreSQL cluster");
+      const db = await cluster.createDatabase();
+      try {
+        const server = await AqServer.start(null, db.url);
+        try {
+          return await onServer(server, f);
+        } finally {
+          await server.stop();
+        }
+      } finally {
+        await cluster.dropDatabase(db.name);
+      }
+    }
     const server = await AqServer.start();
     try {
-      return await f({ system: "aq", url: server.url });
+      return await onServer(server, f);
     } finally {
       await server.stop();
     }
@@ -203,11 +281,17 @@ async function main(): Promise<void> {
   const rounds = `${CONFIG.rounds} round${CONFIG.rounds > 1 ? "s" : ""}; median [min–max] over rounds`;
   const cpu = cpus();
   console.log("");
-  console.log(`ActionQueue vs BullMQ ${packageVersion("bullmq")} (ioredis ${packageVersion("ioredis")}) on Redis ${redisInfo} — ${cpu.length} × ${cpu[0]?.model ?? "?"}, node ${process.version}`);
-  console.log(`${rounds}; 16-byte payloads; ${SETTINGS.workers} worker processes (AQ lease batch / BullMQ concurrency ${SETTINGS.width}); batches of ${SETTINGS.batch}, ${SETTINGS.inflight} in flight`);
-  console.log(`"× faster/slower" compares ActionQueue with that BullMQ setup (throughput: AQ/BullMQ; latency: BullMQ/AQ).`);
+  const measured = [
+    ...(SYSTEMS.includes("aq") ? [`ActionQueue${BUILT_ENTRY === "memory" ? " (in-memory store)" : " (LMDB)"}`] : []),
+    ...(cluster ? [`ActionQueue on PostgreSQL ${cluster.version} (one server, throw-away cluster on loopback: ${Object.entries(pgSettings ?? {}).map(([n, v]) => `${n}=${v}`).join(", ")})`] : []),
+    ...(CONFIG.bullmq ? [`BullMQ ${packageVersion("bullmq")} (ioredis ${packageVersion("ioredis")}) on Redis ${redisInfo}`] : []),
+  ];
+  console.log(`${measured.join(" vs ")} — ${cpu.length} × ${cpu[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  console.log(`${rounds}; systems per round in rotated order: ${orders.map((o) => o.join(" → ")).join(" | ")}`);
+  console.log(`16-byte payloads; ${SETTINGS.workers} worker processes (AQ lease batch / BullMQ concurrency ${SETTINGS.width}); batches of ${SETTINGS.batch}, ${SETTINGS.inflight} in flight`);
+  console.log(`"× faster/slower": throughput x/baseline, latency baseline/x (AQ vs BullMQ: AQ on LMDB against that BullMQ setup; PostgreSQL vs LMDB: ActionQueue on PostgreSQL against ActionQueue on LMDB).`);
   console.log("");
-  console.log(comparisonTable(ROWS, samples));
+  console.log(comparisonTable(ROWS, samples, SYSTEMS));
   if (AQ_ONLY) {
     console.log("");
     console.log(aqOnlyTable(AQ_ROWS, samples));
@@ -227,6 +311,8 @@ async function main(): Promise<void> {
       os: `${process.platform} ${release()}`,
       node: process.version,
       redis: redisInfo,
+      postgres: cluster?.version ?? "",
+      postgresSettings: pgSettings,
       redisServerVersion: redisVersion,
       bullmq: packageVersion("bullmq"),
       ioredis: packageVersion("ioredis"),
@@ -241,7 +327,11 @@ async function main(): Promise<void> {
       redis: { "bullmq-defaults": REDIS_MODES["bullmq-defaults"], "bullmq-fsync": REDIS_MODES["bullmq-fsync"] },
       payload: "16 bytes: AQ payload bytes; BullMQ data a 16-character string",
       timing: "throughput from go (first submit, or worker start) to the last completion reported by the workers (coordinator clock, counts coalesced every 5 ms); submit only timed by the producer; latencies inside one client process (performance.now)",
-      order: "each round runs every workload for the three systems back to back, rotating the order per round",
+      order: `each round runs every workload for the systems (${SYSTEMS.join(", ")}) back to back, rotating the order per round`,
+      ...(cluster
+        ? { postgres: "aq-postgres: node dist/main.js --storage postgres --postgres-url <a fresh database per workload run> --log-level warn, on a throw-away cluster started by scripts/pg-cluster.mjs (127.0.0.1, fsync and synchronous_commit on, otherwise initdb defaults); the database is dropped after the run" }
+        : {}),
+      commits: "ActionQueue runs: after the workload, GET /metrics on the server: actionqueue_commit_duration_seconds (sum, count) and actionqueue_commit_batch_{commands,verbs} sums; commitBusy = commit seconds / the timed span",
     },
     roundOrders: orders,
     rows: summaries([...ROWS, ...AQ_ROWS], samples),
@@ -250,6 +340,7 @@ async function main(): Promise<void> {
   console.log("");
   console.log(`JSON: ${path} (${seconds.toFixed(0)} s in all)`);
   for (const r of Object.values(redis)) await stopRedis(r);
+  cluster?.stop();
   if (bigDir) removeDir(bigDir);
 }
 

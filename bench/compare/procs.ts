@@ -13,6 +13,8 @@ import type { FromAgent, Role, ToAgent } from "./protocol.js";
 
 const children = new Set<ChildProcess>();
 const dirs = new Set<string>();
+/** Synchronous clean-ups beyond processes and directories (a PostgreSQL cluster), run after the processes are stopped. */
+const hooks = new Set<() => void>();
 
 export function log(line: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -28,6 +30,33 @@ export function tempDir(prefix: string): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   dirs.add(d);
   return d;
+}
+
+/**
+ * Registers a synchronous clean-up that `cleanupAll` (and the exit / signal handlers) run
+ * once, after every tracked process has stopped; returns a function that runs it now (once)
+ * and unregisters it.
+ */
+export function onCleanup(f: () => void): () => void {
+  let done = false;
+  const hook = () => {
+    hooks.delete(hook);
+    if (done) return;
+    done = true;
+    f();
+  };
+  hooks.add(hook);
+  return hook;
+}
+
+function runHooks(): void {
+  for (const h of [...hooks]) {
+    try {
+      h();
+    } catch (e) {
+      log(`cleanup failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
 }
 
 export function removeDir(d: string): void {
@@ -50,6 +79,7 @@ export function stopProcess(cp: ChildProcess, graceMs = 15_000): Promise<void> {
 
 export async function cleanupAll(): Promise<void> {
   await Promise.all([...children].map((cp) => stopProcess(cp, 5_000)));
+  runHooks();
   for (const d of [...dirs]) removeDir(d);
 }
 
@@ -68,6 +98,7 @@ export function installCleanup(): void {
   process.on("SIGTERM", () => onSignal("SIGTERM", 143));
   process.on("exit", () => {
     for (const cp of children) cp.kill("SIGKILL");
+    runHooks();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 }

@@ -5,8 +5,20 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Sample } from "./workloads.js";
 
-export const SYSTEMS = ["aq", "bullmq-defaults", "bullmq-fsync"] as const;
+/**
+ * Every system the benchmark knows; a run measures some of them (BENCH_STORES,
+ * BENCH_BULLMQ). "aq" is ActionQueue on LMDB (the key older result files use), "aq-postgres"
+ * ActionQueue with `--storage postgres`.
+ */
+export const SYSTEMS = ["aq", "aq-postgres", "bullmq-defaults", "bullmq-fsync"] as const;
 export type SystemName = (typeof SYSTEMS)[number];
+
+export const SYSTEM_LABELS: Record<SystemName, string> = {
+  aq: "ActionQueue",
+  "aq-postgres": "ActionQueue on PostgreSQL",
+  "bullmq-defaults": "BullMQ defaults",
+  "bullmq-fsync": "BullMQ fsync always",
+};
 
 export type Outcome = Sample | { readonly error: string };
 
@@ -22,6 +34,8 @@ export interface Row {
   readonly kind: "rate" | "latency" | "time" | "size";
   /** Multiplier applied before printing (e.g. bytes → MiB). */
   readonly scale?: number;
+  /** false: a descriptive figure, no "× faster/slower" (writes per commit, …). */
+  readonly ratio?: false;
 }
 
 export interface Summary {
@@ -84,12 +98,22 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
 }
 
-export function comparisonTable(rows: Row[], samples: Samples): string {
-  const header = ["workload", "ActionQueue", "BullMQ defaults", "BullMQ fsync always", "AQ vs BullMQ defaults", "AQ vs BullMQ fsync"];
+/** The ratio columns for the systems measured: [label, system, baseline], `system` relative to `baseline`. */
+function ratioColumns(systems: readonly SystemName[]): [string, SystemName, SystemName][] {
+  const cols: [string, SystemName, SystemName][] = [];
+  const has = (s: SystemName) => systems.includes(s);
+  if (has("aq") && has("bullmq-defaults")) cols.push(["AQ vs BullMQ defaults", "aq", "bullmq-defaults"]);
+  if (has("aq") && has("bullmq-fsync")) cols.push(["AQ vs BullMQ fsync", "aq", "bullmq-fsync"]);
+  if (has("aq-postgres") && has("aq")) cols.push(["PostgreSQL vs LMDB", "aq-postgres", "aq"]);
+  return cols;
+}
+
+export function comparisonTable(rows: Row[], samples: Samples, systems: readonly SystemName[] = ["aq", "bullmq-defaults", "bullmq-fsync"]): string {
+  const cols = ratioColumns(systems);
+  const header = ["workload", ...systems.map((sys) => SYSTEM_LABELS[sys]), ...cols.map(([label]) => label)];
   const body = rows.map((row) => {
     const s = (sys: SystemName) => summarize(samples[row.workload]?.[sys], row.field);
-    const [aq, def, fs] = [s("aq"), s("bullmq-defaults"), s("bullmq-fsync")];
-    return [row.label, cell(aq, row), cell(def, row), cell(fs, row), ratioText(advantage(aq, def, row.kind)), ratioText(advantage(aq, fs, row.kind))];
+    return [row.label, ...systems.map((sys) => cell(s(sys), row)), ...cols.map(([, a, b]) => (row.ratio === false ? "" : ratioText(advantage(s(a), s(b), row.kind))))];
   });
   return table(header, body);
 }
@@ -111,6 +135,7 @@ export function summaries(rows: Row[], samples: Samples): Record<string, unknown
       ...by,
       aqAdvantageVsDefaults: advantage(aq, by["bullmq-defaults"] ?? null, row.kind),
       aqAdvantageVsFsync: advantage(aq, by["bullmq-fsync"] ?? null, row.kind),
+      postgresAdvantageVsLmdb: advantage(by["aq-postgres"] ?? null, aq, row.kind),
     };
   });
 }

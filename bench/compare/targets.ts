@@ -1,14 +1,17 @@
 /**
  * The servers under test, each in its own process: the ActionQueue server (`node
- * dist/main.js`, built once) and two redis-server instances (`scripts/redis-server.sh`).
+ * dist/main.js`, built once; on LMDB in a fresh data directory, or with `--storage postgres`
+ * on a fresh database of a throw-away cluster, `PgCluster`) and two redis-server instances
+ * (`scripts/redis-server.sh`).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Redis } from "ioredis";
+import pg from "pg";
 import { aqHealthy, sleep } from "./drivers.js";
-import { freePort, log, removeDir, stopProcess, tempDir, track } from "./procs.js";
+import { freePort, log, onCleanup, removeDir, stopProcess, tempDir, track } from "./procs.js";
 import { BUILT_ENTRY, serverEntry } from "../support/server.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
@@ -50,10 +53,17 @@ export class AqServer {
     this.url = `http://127.0.0.1:${port}`;
   }
 
-  static async start(dataDir: string | null = null): Promise<AqServer> {
+  /**
+   * `dataDir`: reuse that LMDB data directory (kept by `stop(true)`); otherwise a fresh one.
+   * `postgresUrl`: the built server with `--storage postgres` on that database instead (the
+   * data directory is then an empty, unused temp directory).
+   */
+  static async start(dataDir: string | null = null, postgresUrl: string | null = null): Promise<AqServer> {
     const dir = dataDir ?? tempDir("aq-compare-");
     const port = await freePort();
-    const args = ["--expose-gc", "--import", MEM_PROBE, ...serverEntry(ROOT, BUILT_ENTRY), "--data-dir", dir, "--listen", `127.0.0.1:${port}`, "--log-level", "warn"];
+    const entry = postgresUrl === null ? serverEntry(ROOT, BUILT_ENTRY) : serverEntry(ROOT, "dist");
+    const storage = postgresUrl === null ? [] : ["--storage", "postgres", "--postgres-url", postgresUrl];
+    const args = ["--expose-gc", "--import", MEM_PROBE, ...entry, "--data-dir", dir, "--listen", `127.0.0.1:${port}`, "--log-level", "warn", ...storage];
     const t0 = performance.now();
     const cp = track(spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }));
     const memWaiters: ((m: Memory) => void)[] = [];
@@ -85,6 +95,25 @@ export class AqServer {
     const m = await Promise.race([got, sleep(30_000).then(() => null)]);
     if (!m) throw new Error("the server did not answer the memory probe");
     return m;
+  }
+
+  /**
+   * The server's commit figures so far, from its GET /metrics (the engine's group commits:
+   * `actionqueue_commit_duration_seconds`, store-agnostic — LMDB's write and flush, or
+   * PostgreSQL's transaction up to the durable COMMIT).
+   */
+  async commits(): Promise<{ commits: number; commitSeconds: number; commands: number; verbs: number }> {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const get = (name: string): number => {
+      const m = text.match(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m"));
+      return m ? Number(m[1]) : NaN;
+    };
+    return {
+      commits: get("actionqueue_commit_duration_seconds_count"),
+      commitSeconds: get("actionqueue_commit_duration_seconds_sum"),
+      commands: get("actionqueue_commit_batch_commands_sum"),
+      verbs: get("actionqueue_commit_batch_verbs_sum"),
+    };
   }
 
   /** Stops the process; keeps the data directory when `keepData`. */
@@ -165,4 +194,67 @@ export async function stopRedis(r: RedisInstance): Promise<void> {
 
 export function packageVersion(name: string): string {
   return (JSON.parse(readFileSync(join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
+}
+
+const PG_CLUSTER = join(ROOT, "scripts/pg-cluster.mjs");
+
+/**
+ * A throw-away PostgreSQL cluster (`scripts/pg-cluster.mjs start`: its own directory,
+ * 127.0.0.1 on a free port, fsync and synchronous_commit on) for the `aq-postgres` system:
+ * one cluster per benchmark, a fresh database per workload run (CREATE DATABASE before the
+ * server starts, DROP DATABASE after it stopped). `stop()` — also run by the benchmark's
+ * clean-up on errors, SIGINT and SIGTERM — stops the cluster and removes its directory.
+ */
+export class PgCluster {
+  private next = 0;
+  private constructor(
+    readonly url: string,
+    readonly dir: string,
+    readonly version: string,
+    private readonly admin: pg.Client,
+    readonly stop: () => void,
+  ) {}
+
+  static async start(): Promise<PgCluster> {
+    const out = execFileSync(process.execPath, [PG_CLUSTER, "start"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    const { url, dir } = JSON.parse(out.trim().split("\n").at(-1) ?? "") as { url: string; dir: string };
+    let admin: pg.Client | null = null;
+    const stop = onCleanup(() => {
+      admin?.end().catch(() => undefined);
+      execFileSync(process.execPath, [PG_CLUSTER, "stop", dir], { stdio: ["ignore", "ignore", "inherit"] });
+      log(`postgres cluster stopped and removed (${dir})`);
+    });
+    try {
+      admin = new pg.Client({ connectionString: url });
+      admin.on("error", () => undefined);
+      await admin.connect();
+      const version = ((await admin.query<{ server_version: string }>("SHOW server_version")).rows[0]?.server_version ?? "").split(" ")[0] ?? "";
+      log(`postgres ${version} cluster on ${new URL(url).host}, dir ${dir}`);
+      return new PgCluster(url, dir, version, admin, stop);
+    } catch (e) {
+      stop();
+      throw e;
+    }
+  }
+
+  /** A new, empty database; its URL. */
+  async createDatabase(): Promise<{ name: string; url: string }> {
+    const name = `aq_bench_${++this.next}`;
+    await this.admin.query(`CREATE DATABASE ${name}`);
+    const u = new URL(this.url);
+    u.pathname = `/${name}`;
+    return { name, url: u.toString() };
+  }
+
+  /** Drops a database made by `createDatabase` (its server stopped: no session is left). */
+  async dropDatabase(name: string): Promise<void> {
+    await this.admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  }
+
+  /** The cluster's settings that bear on commit cost, for the JSON document. */
+  async settings(): Promise<Record<string, string>> {
+    const names = ["fsync", "synchronous_commit", "wal_sync_method", "full_page_writes", "shared_buffers", "max_wal_size", "commit_delay"];
+    const r = await this.admin.query<{ name: string; setting: string; unit: string | null }>("SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1)", [names]);
+    return Object.fromEntries(r.rows.map((x) => [x.name, x.unit ? `${x.setting} ${x.unit}` : x.setting]));
+  }
 }
