@@ -52,6 +52,9 @@ export interface StartOptions {
   readonly maxOpenFiles?: number;
 }
 
+/** How long a server may take to log "serving" before it is killed (start-up takes about a second). */
+const START_DEADLINE_MS = 45_000;
+
 /**
  * Starts `src/main.ts` on 127.0.0.1 with a free port and waits for its "serving" log line.
  * Rejects with the process's stderr when it exits first.
@@ -88,7 +91,15 @@ export async function startServer(opts: StartOptions = {}): Promise<ServerProces
         // not JSON
       }
     });
+    // A server that neither serves nor exits (a start-up that hangs, or a "serving" line this
+    // helper does not recognise) is killed, so the test fails with its output instead of
+    // timing out with the process and its data directory left behind.
+    const deadline = setTimeout(() => {
+      if (!serving) child.kill("SIGKILL");
+    }, START_DEADLINE_MS);
+    deadline.unref();
     void exited.then((code) => {
+      clearTimeout(deadline);
       if (serving) return;
       // A directory made for this server goes with it when the server never served.
       if (opts.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
