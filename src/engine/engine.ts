@@ -45,6 +45,7 @@ import type {
   WatchItem,
 } from "./api.js";
 import { Pipeline } from "./commit/pipeline.js";
+import { NeedRows } from "./commit/rows.js";
 import type { Unit } from "./commit/unit.js";
 import { Core, mustTask } from "./core.js";
 import { EngineError, invalidArgument } from "./errors.js";
@@ -144,6 +145,7 @@ export class Engine {
           try {
             u.isolated(() => applyMisfire(core, u, id, now));
           } catch (e) {
+            if (e instanceof NeedRows) throw e; // fetched, then run again (commit/rows.ts)
             core.log.error({ err: e, task_id: id }, "misfire handling failed");
           }
         }

@@ -5,6 +5,7 @@
  * timeout. Tests drive `tick` directly after moving a manual clock.
  */
 import type { AttemptId } from "../../domain/ids.js";
+import { NeedRows } from "../commit/rows.js";
 import type { Unit } from "../commit/unit.js";
 import { type Core, mustTask } from "../core.js";
 import type { DueEntry } from "../ports.js";
@@ -89,6 +90,9 @@ function fire(core: Core, u: Unit, d: DueEntry): boolean {
   try {
     return u.isolated(() => fireOn(core, u, run, d.kind));
   } catch (e) {
+    // A row the batch's cache has not fetched yet is no failure: the pipeline fetches it and
+    // runs the command again (commit/rows.ts).
+    if (e instanceof NeedRows) throw e;
     // A timer that cannot apply must not fire forever: drop it and say so.
     core.log.error({ err: e, run_id: d.runId, kind: d.kind }, "timer could not be applied; dropped");
     u.write({ verb: "dropTimer", entry: d });
