@@ -14,6 +14,10 @@
  * counter row is raised to the highest revision seen (events and saveMeta) as the last
  * statement, so its lock is held only to the commit. Re-stamping at commit (design §4) is a
  * later step.
+ *
+ * Round trips: a commit is BEGIN, then all its statements pipelined (written before the first
+ * answer is read) as named prepared statements, then COMMIT — three round trips however many
+ * rows change, where each statement used to be one (docs/scaling.md "Throughput (one server)").
  */
 import type pg from "pg";
 import { EngineError } from "../../engine/errors.js";
@@ -35,40 +39,114 @@ export class StaleWriteError extends Error {
 
 type Client = pg.ClientBase;
 
-/** Applies `verbs` in order inside the caller's transaction (the caller commits or rolls back). */
-export async function applyVerbs(client: Client, verbs: readonly StoreVerb[]): Promise<void> {
-  let revision = -1;
-  for (const v of verbs) {
-    const r = await applyVerb(client, v);
-    if (r > revision) revision = r;
-  }
-  if (revision >= 0) await client.query("UPDATE revision SET value = GREATEST(value, $1::bigint)", [revision]);
+/**
+ * One statement of a commit. `stale` is set on a compare-and-set statement: it must touch
+ * exactly one row, or the commit fails with that error.
+ */
+interface Statement {
+  readonly text: string;
+  readonly values: readonly unknown[];
+  readonly stale?: Cas;
 }
 
-/** Applies one verb; the highest revision it carries, or -1. */
-async function applyVerb(c: Client, v: StoreVerb): Promise<number> {
+/** What a compare-and-set statement's StaleWriteError names (built only when it fails). */
+type Cas = ConstructorParameters<typeof StaleWriteError>;
+
+/**
+ * The statements that apply `verbs` in order (the revision counter last). Which statements
+ * a verb needs depends only on the verbs, never on what an earlier statement found, so the
+ * whole list is known before the first is sent.
+ */
+export function planVerbs(verbs: readonly StoreVerb[]): Statement[] {
+  const out: Statement[] = [];
+  let revision = -1;
+  for (const v of verbs) {
+    const r = planVerb(out, v);
+    if (r > revision) revision = r;
+  }
+  if (revision >= 0) out.push({ text: "UPDATE revision SET value = GREATEST(value, $1::bigint)", values: [revision] });
+  return out;
+}
+
+/**
+ * Applies `verbs` in order inside the caller's transaction (the caller commits or rolls back).
+ *
+ * The statements are pipelined: all are written to the connection before the first answer is
+ * read (pg's `pipeline` mode, switched on for this call only), so a commit costs one round
+ * trip rather than one per statement (docs/scaling.md "Throughput (one server)"). PostgreSQL
+ * still runs them one after another in order, each seeing the ones before it, so the effects
+ * are those of awaiting each in turn. The outcome is that of the first statement, in order,
+ * that failed or whose compare-and-set touched no row: the ones after it ran in a transaction
+ * the caller rolls back (after an error PostgreSQL refuses them: "current transaction is
+ * aborted"), so nothing of theirs is kept and their answers are ignored.
+ */
+export async function applyVerbs(client: Client, verbs: readonly StoreVerb[]): Promise<void> {
+  await runPipelined(client, planVerbs(verbs));
+}
+
+/** `client.pipeline` is a constructor option of pg's Client; it is read on each send. */
+type Pipelinable = { pipeline: boolean };
+
+async function runPipelined(client: Client, statements: readonly Statement[]): Promise<void> {
+  const c = client as unknown as Pipelinable;
+  const was = c.pipeline;
+  c.pipeline = true;
+  let settled: PromiseSettledResult<pg.QueryResult>[];
+  try {
+    const sent = statements.map((s) => client.query({ name: statementName(s.text), text: s.text, values: s.values as unknown[] }));
+    settled = await Promise.allSettled(sent);
+  } finally {
+    c.pipeline = was;
+  }
+  for (const [i, r] of settled.entries()) {
+    if (r.status === "rejected") throw r.reason;
+    const cas = statements[i]?.stale;
+    if (cas && r.value.rowCount !== 1) throw new StaleWriteError(...cas);
+  }
+}
+
+/**
+ * The writer's statement texts are fixed (a few dozen), so each is a named prepared statement:
+ * parsed and planned once per connection rather than once per row.
+ */
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `aq_writer_${statementNames.size + 1}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+/** Appends the statements of one verb; the highest revision it carries, or -1. */
+function planVerb(out: Statement[], v: StoreVerb): number {
+  const q = (text: string, values: readonly unknown[], stale?: Cas): void => {
+    out.push(stale ? { text, values, stale } : { text, values });
+  };
   switch (v.verb) {
     case "createTask":
-      await createTask(c, v.task);
+      createTask(q, v.task);
       return -1;
     case "updateTask":
-      await updateTask(c, v.task, v.prev);
+      updateTask(q, v.task, v.prev);
       return -1;
     case "createRun":
-      await createRun(c, v.run);
-      await insertEvent(c, v.event);
+      createRun(q, v.run);
+      insertEvent(q, v.event);
       return v.event.revision;
     case "updateRun":
-      await updateRun(c, v.run, v.prev);
-      if (v.event) await insertEvent(c, v.event);
+      updateRun(q, v.run, v.prev);
+      if (v.event) insertEvent(q, v.event);
       if (v.lease && "put" in v.lease) {
         const l = leaseToRow({ ...v.lease.put, runId: v.run.id });
-        await c.query("INSERT INTO leases (run_id, record) VALUES ($1, $2) ON CONFLICT (run_id) DO UPDATE SET record = EXCLUDED.record", [l.run_id, l.record]);
+        q("INSERT INTO leases (run_id, record) VALUES ($1, $2) ON CONFLICT (run_id) DO UPDATE SET record = EXCLUDED.record", [l.run_id, l.record]);
       }
-      if (v.lease && "remove" in v.lease) await c.query("DELETE FROM leases WHERE run_id = $1", [v.lease.remove]);
+      if (v.lease && "remove" in v.lease) q("DELETE FROM leases WHERE run_id = $1", [v.lease.remove]);
       if (v.attempt) {
         const a = attemptToRow(v.attempt);
-        await c.query(
+        q(
           `INSERT INTO attempts (run_id, number, record, output) VALUES ($1, $2, $3, $4)
            ON CONFLICT (run_id, number) DO UPDATE SET record = EXCLUDED.record, output = EXCLUDED.output`,
           [a.run_id, a.number, a.record, a.output],
@@ -76,48 +154,48 @@ async function applyVerb(c: Client, v: StoreVerb): Promise<number> {
       }
       if (v.keyHolder && "put" in v.keyHolder) {
         const h = keyHolderToRow(v.keyHolder.put);
-        await c.query("INSERT INTO concurrency_keys (key) VALUES ($1) ON CONFLICT (key) DO NOTHING", [h.key]);
-        await c.query(
+        q("INSERT INTO concurrency_keys (key) VALUES ($1) ON CONFLICT (key) DO NOTHING", [h.key]);
+        q(
           "INSERT INTO key_holders (key, run_id, record) VALUES ($1, $2, $3) ON CONFLICT (key, run_id) DO UPDATE SET record = EXCLUDED.record",
           [h.key, h.run_id, h.record],
         );
       }
       if (v.keyHolder && "remove" in v.keyHolder) {
-        await c.query("DELETE FROM key_holders WHERE key = $1 AND run_id = $2", [v.keyHolder.remove.key, v.keyHolder.remove.runId]);
+        q("DELETE FROM key_holders WHERE key = $1 AND run_id = $2", [v.keyHolder.remove.key, v.keyHolder.remove.runId]);
       }
       return v.event ? v.event.revision : -1;
     case "dropTimer":
-      await deleteDue(c, v.entry);
+      deleteDue(q, v.entry);
       return -1;
     case "saveQueue": {
-      const q = queueToRow(v.queue);
-      await c.query(
+      const r = queueToRow(v.queue);
+      q(
         `INSERT INTO queues (name, configured, paused, rate_per_second, burst) VALUES ($1, true, $2, $3, $4)
          ON CONFLICT (name) DO UPDATE SET configured = true, paused = EXCLUDED.paused,
            rate_per_second = EXCLUDED.rate_per_second, burst = EXCLUDED.burst`,
-        [q.name, q.paused, q.rate_per_second, q.burst],
+        [r.name, r.paused, r.rate_per_second, r.burst],
       );
       return -1;
     }
     case "saveMeta":
-      await c.query("UPDATE meta SET oldest_revision = $1, engine_paused = $2", [v.meta.oldestRevision, v.meta.enginePaused]);
+      q("UPDATE meta SET oldest_revision = $1, engine_paused = $2", [v.meta.oldestRevision, v.meta.enginePaused]);
       return v.meta.revision;
     case "purgeRun":
-      await purgeRun(c, v.run);
+      purgeRun(q, v.run);
       return -1;
     case "purgeTask":
-      await purgeTask(c, v.task);
-      await c.query(
+      purgeTask(q, v.task);
+      q(
         `INSERT INTO reservations (task_id, purged_at, until) VALUES ($1, $2, $3)
          ON CONFLICT (task_id) DO UPDATE SET purged_at = EXCLUDED.purged_at, until = EXCLUDED.until`,
         [v.reservation.taskId, v.reservation.purgedAt, v.reservation.until],
       );
       return -1;
     case "purgeEvents":
-      await c.query("DELETE FROM events WHERE revision < $1::bigint", [Math.ceil(v.before)]);
+      q("DELETE FROM events WHERE revision < $1::bigint", [Math.ceil(v.before)]);
       return -1;
     case "releaseReservation":
-      await c.query("DELETE FROM reservations WHERE task_id = $1", [v.taskId]);
+      q("DELETE FROM reservations WHERE task_id = $1", [v.taskId]);
       return -1;
     default: {
       const never: never = v;
@@ -126,9 +204,12 @@ async function applyVerb(c: Client, v: StoreVerb): Promise<number> {
   }
 }
 
-async function createTask(c: Client, task: TaskRecord): Promise<void> {
+/** Appends one statement (a compare-and-set one when `stale` is given). */
+type Q = (text: string, values: readonly unknown[], stale?: Cas) => void;
+
+function createTask(q: Q, task: TaskRecord): void {
   const t = taskToRow(task);
-  await c.query("INSERT INTO tasks (id, queue, parent_id, is_cron, status, progress) VALUES ($1, $2, $3, $4, $5, $6)", [
+  q("INSERT INTO tasks (id, queue, parent_id, is_cron, status, progress) VALUES ($1, $2, $3, $4, $5, $6)", [
     t.id,
     t.queue,
     t.parent_id,
@@ -136,22 +217,22 @@ async function createTask(c: Client, task: TaskRecord): Promise<void> {
     t.status,
     t.progress,
   ]);
-  await c.query("INSERT INTO task_specs (task_id, spec, payload) VALUES ($1, $2, $3)", [t.id, t.spec, t.payload]);
+  q("INSERT INTO task_specs (task_id, spec, payload) VALUES ($1, $2, $3)", [t.id, t.spec, t.payload]);
   if (task.spec.dependsOn.length > 0) {
-    await c.query(
-      "INSERT INTO task_dependencies (prerequisite_id, task_id) SELECT p, $2 FROM unnest($1::uuid[]) AS p ON CONFLICT DO NOTHING",
-      [task.spec.dependsOn, task.id],
-    );
+    q("INSERT INTO task_dependencies (prerequisite_id, task_id) SELECT p, $2 FROM unnest($1::uuid[]) AS p ON CONFLICT DO NOTHING", [
+      task.spec.dependsOn,
+      task.id,
+    ]);
   }
 }
 
-async function updateTask(c: Client, task: TaskRecord, prev: TaskRecord): Promise<void> {
-  const r = await c.query(
+function updateTask(q: Q, task: TaskRecord, prev: TaskRecord): void {
+  q(
     `UPDATE tasks SET status = $2, progress = $3, version = version + 1
      WHERE id = $1 AND status = $4 AND progress = $5::jsonb`,
     [task.id, task.status, taskProgress(task), prev.status, taskProgress(prev)],
+    ["tasks", task.id, "updateTask"],
   );
-  if (r.rowCount !== 1) throw new StaleWriteError("tasks", task.id, "updateTask");
 }
 
 /** The due entries of a run, as parallel arrays for unnest. */
@@ -159,28 +240,29 @@ function dueArrays(run: RunRecord): [number[], string[]] {
   return [run.due.map(([at]) => at), run.due.map(([, kind]) => kind)];
 }
 
-async function insertDue(c: Client, run: RunRecord): Promise<void> {
+function insertDue(q: Q, run: RunRecord): void {
   if (run.due.length === 0) return;
   const [ats, kinds] = dueArrays(run);
-  await c.query(
-    "INSERT INTO due_timers (at, kind, run_id) SELECT a, k, $3 FROM unnest($1::bigint[], $2::text[]) AS d(a, k) ON CONFLICT DO NOTHING",
-    [ats, kinds, run.id],
-  );
+  q("INSERT INTO due_timers (at, kind, run_id) SELECT a, k, $3 FROM unnest($1::bigint[], $2::text[]) AS d(a, k) ON CONFLICT DO NOTHING", [
+    ats,
+    kinds,
+    run.id,
+  ]);
 }
 
-async function deleteDue(c: Client, e: DueEntry): Promise<void> {
-  await c.query("DELETE FROM due_timers WHERE at = $1 AND kind = $2 AND run_id = $3", [e.at, e.kind, e.runId]);
+function deleteDue(q: Q, e: DueEntry): void {
+  q("DELETE FROM due_timers WHERE at = $1 AND kind = $2 AND run_id = $3", [e.at, e.kind, e.runId]);
 }
 
-async function createRun(c: Client, run: RunRecord): Promise<void> {
+function createRun(q: Q, run: RunRecord): void {
   const r = runToRow(run);
-  await c.query(
+  q(
     `INSERT INTO runs (id, task_id, queue, state, effective_priority, created_at, revision, finished_at,
        capabilities, concurrency_key, key_slots, key_hold, record)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
     [r.id, r.task_id, r.queue, r.state, r.effective_priority, r.created_at, r.revision, r.finished_at, r.capabilities, r.concurrency_key, r.key_slots, r.key_hold, r.record],
   );
-  await insertDue(c, run);
+  insertDue(q, run);
 }
 
 /** The WHERE clause that holds while a run's row is exactly `prev` (parameters from $first). */
@@ -195,38 +277,36 @@ function runUnchangedParams(prev: RunRecord): unknown[] {
   return [r.state, r.effective_priority, r.revision, r.finished_at, r.key_hold, r.record];
 }
 
-async function updateRun(c: Client, run: RunRecord, prev: RunRecord): Promise<void> {
+function updateRun(q: Q, run: RunRecord, prev: RunRecord): void {
   const r = runToRow(run);
-  const res = await c.query(
+  q(
     `UPDATE runs SET state = $2, effective_priority = $3, revision = $4, finished_at = $5, key_hold = $6, record = $7, version = version + 1
      WHERE id = $1 AND ${runUnchanged(8)}`,
     [r.id, r.state, r.effective_priority, r.revision, r.finished_at, r.key_hold, r.record, ...runUnchangedParams(prev)],
+    ["runs", run.id, "updateRun"],
   );
-  if (res.rowCount !== 1) throw new StaleWriteError("runs", run.id, "updateRun");
   // As layout.ts: the run's timer entries are replaced only when its list changed, so an
   // entry dropped by dropTimer stays dropped while the run keeps it in `due`.
   const same = prev.due.length === run.due.length && prev.due.every(([a, k], i) => run.due[i]?.[0] === a && run.due[i]?.[1] === k);
   if (!same) {
-    for (const [at, kind] of prev.due) await deleteDue(c, { at, kind, runId: run.id });
-    await insertDue(c, run);
+    for (const [at, kind] of prev.due) deleteDue(q, { at, kind, runId: run.id });
+    insertDue(q, run);
   }
 }
 
-async function insertEvent(c: Client, e: EventRecord): Promise<void> {
+function insertEvent(q: Q, e: EventRecord): void {
   const r = eventToRow(e);
-  await c.query("INSERT INTO events (revision, record) VALUES ($1, $2)", [r.revision, r.record]);
+  q("INSERT INTO events (revision, record) VALUES ($1, $2)", [r.revision, r.record]);
 }
 
 /** Deletes the run with its attempts, lease and timer entries (ON DELETE CASCADE), if unchanged. */
-async function purgeRun(c: Client, run: RunRecord): Promise<void> {
-  const res = await c.query(`DELETE FROM runs WHERE id = $1 AND ${runUnchanged(2)}`, [run.id, ...runUnchangedParams(run)]);
-  if (res.rowCount !== 1) throw new StaleWriteError("runs", run.id, "purgeRun");
+function purgeRun(q: Q, run: RunRecord): void {
+  q(`DELETE FROM runs WHERE id = $1 AND ${runUnchanged(2)}`, [run.id, ...runUnchangedParams(run)], ["runs", run.id, "purgeRun"]);
 }
 
 /** Deletes the task with its spec and dependency edges (ON DELETE CASCADE), if unchanged. */
-async function purgeTask(c: Client, task: TaskRecord): Promise<void> {
-  const res = await c.query("DELETE FROM tasks WHERE id = $1 AND status = $2 AND progress = $3::jsonb", [task.id, task.status, taskProgress(task)]);
-  if (res.rowCount !== 1) throw new StaleWriteError("tasks", task.id, "purgeTask");
+function purgeTask(q: Q, task: TaskRecord): void {
+  q("DELETE FROM tasks WHERE id = $1 AND status = $2 AND progress = $3::jsonb", [task.id, task.status, taskProgress(task)], ["tasks", task.id, "purgeTask"]);
 }
 
 // ─── commits ──────────────────────────────────────────────────────────────────────────
