@@ -407,9 +407,10 @@ export class Engine {
 
   /**
    * Counts per queue and state (of `queues`, or of every queue), when each queue's oldest
-   * READY run became READY, and engine facts.
+   * READY run became READY, and engine facts. `oldestReady: false` skips the READY scans
+   * behind `oldestReadyAt` (null then): the metrics scrape reads only the counts.
    */
-  stats(queues: readonly string[] = [], opts: CallOptions = {}): Stats {
+  stats(queues: readonly string[] = [], opts: CallOptions & { readonly oldestReady?: boolean } = {}): Stats {
     const core = this.#core;
     const v: FieldViolation[] = [...(opts.decoded ?? [])];
     queues.forEach((q, i) => checkQueueName(v, `queues[${i}]`, q));
@@ -420,7 +421,8 @@ export class Engine {
     return {
       queues: names.map((name) => {
         const counts = r.counts(name);
-        return { queue: queueOf(core, name), counts, oldestReadyAt: counts.READY > 0 ? this.#queries.oldestReadyAt(name) : null };
+        const oldestReadyAt = opts.oldestReady !== false && counts.READY > 0 ? this.#queries.oldestReadyAt(name) : null;
+        return { queue: queueOf(core, name), counts, oldestReadyAt };
       }),
       enginePaused: core.flags.enginePaused,
       revision: core.hub.published,

@@ -204,13 +204,21 @@ export class Metrics {
     this.#sources = sources;
   }
 
-  /** The engine's stats, or null when there is no engine yet or it is closed. */
+  /** This scrape's read of the engine's stats (undefined: not read yet), kept only while `scrape` runs. */
+  #scrapeStats: ReturnType<Engine["stats"]> | null | undefined = undefined;
+  #scraping = false;
+
+  /** The engine's stats, or null when there is no engine yet or it is closed; read once per scrape. */
   #stats(): ReturnType<Engine["stats"]> | null {
+    if (this.#scrapeStats !== undefined) return this.#scrapeStats;
+    let stats: ReturnType<Engine["stats"]> | null;
     try {
-      return this.#sources?.engine.stats() ?? null;
+      stats = this.#sources?.engine.stats([], { oldestReady: false }) ?? null;
     } catch {
-      return null;
+      stats = null;
     }
+    if (this.#scraping) this.#scrapeStats = stats;
+    return stats;
   }
 
   #queue(queue: string): QueueCounts {
@@ -265,6 +273,13 @@ export class Metrics {
 
   /** The exposition text and its content type. */
   async scrape(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    // One read of the engine's stats serves the three gauges built on it.
+    this.#scraping = true;
+    try {
+      return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    } finally {
+      this.#scraping = false;
+      this.#scrapeStats = undefined;
+    }
   }
 }

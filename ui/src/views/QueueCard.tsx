@@ -13,31 +13,23 @@ import { denial } from "../perm.js";
 import { runsHash } from "../route.js";
 import { type QueueSeries, totals } from "../series.js";
 
+/** The RunCounts field of each state. */
+const COUNT_FIELD: Partial<Record<RunState, "scheduled" | "ready" | "leased" | "running" | "retryWait" | "suspended" | "completed" | "failed" | "canceled">> = {
+  [RunState.SCHEDULED]: "scheduled",
+  [RunState.READY]: "ready",
+  [RunState.LEASED]: "leased",
+  [RunState.RUNNING]: "running",
+  [RunState.RETRY_WAIT]: "retryWait",
+  [RunState.SUSPENDED]: "suspended",
+  [RunState.COMPLETED]: "completed",
+  [RunState.FAILED]: "failed",
+  [RunState.CANCELED]: "canceled",
+};
+
 /** The count of `state` in `c`. */
 function countOf(c: RunCounts | undefined, state: RunState): bigint {
-  if (c === undefined) return 0n;
-  switch (state) {
-    case RunState.SCHEDULED:
-      return c.scheduled;
-    case RunState.READY:
-      return c.ready;
-    case RunState.LEASED:
-      return c.leased;
-    case RunState.RUNNING:
-      return c.running;
-    case RunState.RETRY_WAIT:
-      return c.retryWait;
-    case RunState.SUSPENDED:
-      return c.suspended;
-    case RunState.COMPLETED:
-      return c.completed;
-    case RunState.FAILED:
-      return c.failed;
-    case RunState.CANCELED:
-      return c.canceled;
-    default:
-      return 0n;
-  }
+  const field = COUNT_FIELD[state];
+  return c === undefined || field === undefined ? 0n : c[field];
 }
 
 /** Props of QueueCard. */
