@@ -6,7 +6,7 @@ import { DEFAULT_LIMITS } from "./domain/limits.js";
 
 /** Every setting of the service. */
 export interface Config {
-  /** lmdb (the data directory) or postgres (one server on --postgres-url). */
+  /** lmdb (the data directory) or postgres (--postgres-url, shared by any number of servers). */
   readonly storage: "lmdb" | "postgres";
   readonly dataDir: string;
   /** PostgreSQL URL (postgres://user:password@host:port/database); only with storage postgres. */
@@ -219,7 +219,7 @@ function bytesText(n: number): string {
 const L = DEFAULT_LIMITS;
 
 const SETTINGS: readonly Setting[] = [
-  { key: "storage", flag: "storage", env: "ACTIONQUEUE_STORAGE", def: "lmdb", help: "lmdb (the --data-dir directory) or postgres (--postgres-url; one server per database)", parse: oneOf("storage", ["lmdb", "postgres"] as const) },
+  { key: "storage", flag: "storage", env: "ACTIONQUEUE_STORAGE", def: "lmdb", help: "lmdb (the --data-dir directory) or postgres (--postgres-url; several servers may share one database)", parse: oneOf("storage", ["lmdb", "postgres"] as const) },
   { key: "dataDir", flag: "data-dir", env: "ACTIONQUEUE_DATA_DIR", def: "./data", help: "LMDB data directory (created when missing)", parse: text },
   { key: "postgresUrl", flag: "postgres-url", env: "ACTIONQUEUE_POSTGRES_URL", def: "", help: "PostgreSQL URL, postgres://user:password@host:port/database (with --storage postgres only; the password is never logged)", parse: postgresUrl },
   { key: "host", flag: "listen", env: "ACTIONQUEUE_LISTEN", def: "127.0.0.1:50051", help: "address to serve gRPC, gRPC-Web and Connect on (host:port; port 0 picks a free one)", parse: text },

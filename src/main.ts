@@ -1,5 +1,5 @@
 /**
- * Entry point: parse configuration, open the store (LMDB, or PostgreSQL for one server) and the engine, serve, and shut down cleanly on
+ * Entry point: parse configuration, open the store (LMDB, or PostgreSQL shared by several servers) and the engine, serve, and shut down cleanly on
  * SIGTERM / SIGINT. The only place that builds adapters. Every start-up failure is one line
  * on stderr and a non-zero exit.
  */
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
   );
 }
 
-/** The store the configuration asks for: LMDB in --data-dir, or PostgreSQL (one server) at --postgres-url. */
+/** The store the configuration asks for: LMDB in --data-dir, or PostgreSQL (shared by several servers) at --postgres-url. */
 async function openStore(config: Config, log: PgStoreLog): Promise<Store> {
   if (config.storage === "postgres") return PgStore.open({ url: config.postgresUrl as string, log });
   return LmdbStore.open({ path: config.dataDir, relaxedDurability: config.durability === "relaxed" });

@@ -52,7 +52,8 @@ import { EngineError, invalidArgument } from "./errors.js";
 import { observeCommit } from "./metrics.js";
 import { rebuild } from "./rebuild.js";
 import { type EngineOptions, resolveOptions } from "./options.js";
-import type { StoreReader } from "./ports.js";
+import { type Followed, type StoreReader, isShared } from "./ports.js";
+import { followVerbs } from "./follow.js";
 import { Queries } from "./queries.js";
 import type { AttemptRecord, QueueRecord, RunRecord, TaskRecord } from "./records.js";
 import { cancelRun, resumeRun, setRunPriority, suspendRun } from "./run-commands.js";
@@ -119,6 +120,7 @@ export class Engine {
         rebuild(core);
         this.#scheduler.arm();
       },
+      afterFollow: (f) => this.#follow(f),
     }, { maxQueued: core.options.maxQueuedCommands, maxQueueDelayMs: core.options.maxQueueDelayMs });
     this.#scheduler = new Scheduler(core, (name, run) => this.#pipeline.exec(name, run, { internal: true }));
     this.#polls = new LongPolls(core, {
@@ -126,6 +128,43 @@ export class Engine {
         this.#pipeline.exec("leaseRuns", (u) => (gone() ? { grants: [], pausedQueues: [] } : this.#leaseNow(u, req)), { internal: true, joinBatch: true }),
       unclaimed: (signal, r) => this.#unclaimed(signal, r),
     });
+  }
+
+  /**
+   * Other servers' commits, once the shared store's reader holds them: memory follows, then
+   * watchers get their events, long polls are woken and the timer re-armed. A reader
+   * reloaded whole (this server fell behind) rebuilds memory and publishes the events since.
+   */
+  #follow(f: Followed): void {
+    const core = this.#core;
+    if (f.reloaded) {
+      const from = core.hub.published + 1;
+      rebuild(core);
+      core.hub.reset(from - 1);
+      for (let at = Math.max(from, core.flags.oldestRevision); ; ) {
+        const events = core.store.reader.events(at, 10_000);
+        if (events.length === 0) break;
+        const last = events.at(-1)?.revision ?? at;
+        core.hub.publish(events, last);
+        at = last + 1;
+      }
+      core.hub.publish([], core.flags.revision);
+      this.#polls.wake(null);
+    } else {
+      const { events, wake } = followVerbs(core, this.#rates, f.verbs);
+      core.hub.publish(events, core.flags.revision);
+      if (wake === null || wake.size > 0) this.#polls.wake(wake);
+    }
+    this.#scheduler.arm();
+  }
+
+  /**
+   * Over a store several servers share: resolves once this engine holds everything other
+   * servers had committed when it was called, so a read answers with what any server
+   * acknowledged before it (STORAGE_IO when the database cannot be reached). At once otherwise.
+   */
+  sync(): Promise<void> {
+    return this.#pipeline.sync();
   }
 
   /**
@@ -152,6 +191,13 @@ export class Engine {
       }, { internal: true });
     }
     engine.#scheduler.start();
+    const store = core.store;
+    // Another server committed: follow it between batches (watches, long polls, timers).
+    if (isShared(store)) {
+      store.onChange(() => {
+        engine.#pipeline.sync().catch(() => undefined);
+      });
+    }
     if (core.options.autoTimers) {
       engine.#purgeTimer = setInterval(() => {
         engine.purge().catch((e: unknown) => core.log.warn({ err: e }, "purge failed"));

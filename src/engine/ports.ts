@@ -154,3 +154,32 @@ export interface Store {
   commit(verbs: readonly StoreVerb[]): Promise<void>;
   close(): Promise<void>;
 }
+
+/** What other servers committed, as a shared store brought this one's reader up to it. */
+export interface Followed {
+  /** Their verbs in commit order, each with the `prev` this server's reader held before it. */
+  readonly verbs: readonly StoreVerb[];
+  /** The reader was reloaded whole instead (this server was too far behind): rebuild memory. */
+  readonly reloaded: boolean;
+}
+
+/**
+ * A store several servers share (PostgreSQL, docs/scaling.md "Several servers"). Commits of
+ * all servers run one at a time: the engine opens a window (`acquire`), which waits for the
+ * database's commit lock and brings the reader up to every other server's commits, brings its
+ * own memory up to the verbs it returns, decides its batch on that, then ends the window with
+ * `commit` (or `release` when the batch wrote nothing). Between windows `follow` brings the
+ * reader up without the lock; `onChange` says when another server may have committed.
+ */
+export interface SharedStore extends Store {
+  readonly shared: true;
+  acquire(): Promise<Followed>;
+  release(): Promise<void>;
+  follow(): Promise<Followed>;
+  onChange(listener: () => void): void;
+}
+
+/** Whether `store` is shared by several servers. */
+export function isShared(store: Store): store is SharedStore {
+  return (store as Partial<SharedStore>).shared === true;
+}

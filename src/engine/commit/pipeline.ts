@@ -30,10 +30,17 @@
  * command runs again, with the same `now` and the same ids and random draws (replay.ts), before
  * the next command of the batch runs: every command sees what it would have seen without the
  * miss. Over LMDB and the memory store the reader answers every read: no miss, no await.
+ *
+ * Several servers (a `SharedStore`, docs/scaling.md "Several servers on one PostgreSQL"): a
+ * batch first opens the store's commit window, which waits for the database's commit lock and
+ * brings the reader up to what other servers committed; `afterFollow` brings memory up to
+ * those verbs; only then do the batch's commands run, so they decide on the whole current
+ * state. The commit (or `release`, when nothing was written) ends the window. Between batches,
+ * `sync` and `follow` bring the reader and memory up without the lock.
  */
 import type { EngineLogger } from "../api.js";
 import { EngineError } from "../errors.js";
-import type { StoreVerb } from "../ports.js";
+import { type Followed, type SharedStore, type StoreVerb, isShared } from "../ports.js";
 import type { EventRecord } from "../records.js";
 import { type Replay, replayOf } from "./replay.js";
 import { RowCache, type RowFetcher, type RowStore } from "./rows.js";
@@ -115,11 +122,17 @@ export interface PipelineHooks {
   readonly afterCommit: (c: Committed) => void;
   /** Called after a failed commit: rebuild memory from disk. */
   readonly afterFailure: () => void;
+  /** Over a shared store: what other servers committed, once the reader holds it. */
+  readonly afterFollow?: (f: Followed) => void;
 }
 
 /** The command queue with group commit. */
 export class Pipeline {
   readonly #store: RowStore;
+  /** The store when several servers share it, else null. */
+  readonly #shared: SharedStore | null;
+  /** Callers of `sync` waiting for the next follow. */
+  #syncs: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
   /** Where a batch's reads are fetched from when the store's reader is not read directly. */
   readonly #rows: RowFetcher | null;
   readonly #replay: Replay | null;
@@ -143,6 +156,7 @@ export class Pipeline {
 
   constructor(store: RowStore, log: EngineLogger, maxBatch: number, hooks: PipelineHooks, bounds: QueueBounds = { maxQueued: 0, maxQueueDelayMs: 0 }) {
     this.#store = store;
+    this.#shared = isShared(store) ? store : null;
     this.#rows = store.rows ?? null;
     this.#replay = replayOf(store);
     this.#log = log;
@@ -220,6 +234,22 @@ export class Pipeline {
     return null;
   }
 
+  /**
+   * Over a shared store: resolves once the reader and memory hold everything other servers had
+   * committed when this was called (read your writes through any server); rejects with
+   * STORAGE_IO when the database cannot be reached. At once otherwise.
+   */
+  sync(): Promise<void> {
+    if (!this.#shared || this.#closing || this.#closed) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.#syncs.push({ resolve, reject });
+      if (!this.#draining) {
+        this.#draining = true;
+        this.#drained = this.#drain();
+      }
+    });
+  }
+
   /** Refuses new commands and waits for the queued ones to be committed. */
   async close(): Promise<void> {
     this.#closing = true;
@@ -229,13 +259,60 @@ export class Pipeline {
 
   async #drain(): Promise<void> {
     try {
-      while (this.#pending.length > 0) await this.#runBatch(this.#pending.splice(0, this.#maxBatch));
+      while (this.#pending.length > 0 || this.#syncs.length > 0) {
+        if (this.#pending.length > 0) await this.#runBatch(this.#pending.splice(0, this.#maxBatch));
+        else await this.#followOnly();
+      }
     } finally {
       this.#draining = false;
     }
   }
 
+  /** Brings reader and memory up to other servers' commits (no batch waiting), then answers `sync`. */
+  async #followOnly(): Promise<void> {
+    const waiting = this.#syncs.splice(0);
+    try {
+      this.#followed(await (this.#shared as SharedStore).follow());
+    } catch (e) {
+      for (const w of waiting) w.reject(e);
+      return;
+    }
+    for (const w of waiting) w.resolve();
+  }
+
+  /** Hands what other servers committed to the engine; memory is rebuilt if that fails. */
+  #followed(f: Followed): void {
+    if (f.verbs.length === 0 && !f.reloaded) return;
+    try {
+      this.#hooks.afterFollow?.(f);
+    } catch (e) {
+      this.#log.error({ err: e }, "following other servers' commits failed; rebuilding memory from the store");
+      this.#hooks.afterFailure();
+    }
+  }
+
+  /**
+   * Over a shared store, opens the commit window before the batch runs (and answers `sync`
+   * callers waiting meanwhile); a database that cannot be reached fails the whole batch.
+   */
+  async #open(batch: readonly Command[]): Promise<boolean> {
+    const shared = this.#shared;
+    if (!shared) return true;
+    const waiting = this.#syncs.splice(0);
+    try {
+      this.#followed(await shared.acquire());
+    } catch (e) {
+      const error = EngineError.is(e) ? e : new EngineError("STORAGE_IO", `opening a commit failed: ${String(e)}`, { cause: e });
+      for (const cmd of batch) cmd.reject(error);
+      for (const w of waiting) w.reject(error);
+      return false;
+    }
+    for (const w of waiting) w.resolve();
+    return true;
+  }
+
   async #runBatch(batch: Command[]): Promise<void> {
+    if (!(await this.#open(batch))) return;
     const cache = this.#rows ? new RowCache() : null;
     const overlay = new Overlay(cache ?? this.#store.reader);
     const done: Done[] = [];
@@ -285,6 +362,9 @@ export class Pipeline {
     for (const f of failed) f.cmd.reject(f.error);
     this.#hooks.beforeCommit(overlay, done.some((d) => d.unit.events.length > 0));
     let commitMs = 0;
+    if (overlay.verbs.length === 0 && this.#shared) {
+      await this.#shared.release().catch((e: unknown) => this.#log.warn({ err: e }, "ending a commit window that wrote nothing failed"));
+    }
     if (overlay.verbs.length > 0) {
       try {
         const started = performance.now();

@@ -13,6 +13,9 @@ import type { LeaseRecord, RunRecord } from "../records.js";
 import { touchRun } from "../runs/transition.js";
 import { move } from "../tasks/cascade.js";
 
+/** Wait before due timers are tried again after every one of them failed (ms). */
+const RETRY_FAILING_MS = 1_000;
+
 /** Queues commands and reports whether they moved anything. */
 export type Exec = <T>(name: string, run: (u: Unit) => T) => Promise<T>;
 
@@ -66,17 +69,34 @@ export class Scheduler {
   async tick(): Promise<number> {
     const core = this.#core;
     let handled = 0;
+    let failing = false;
     for (let round = 0; round < 100; round++) {
       const due = core.store.reader.dueEntries(core.clock.now(), core.options.maxDuePerTick);
       if (due.length === 0) break;
       const results = await Promise.allSettled(due.map((d) => this.#exec(`timer:${d.kind}`, (u) => fire(core, u, d))));
       handled += due.length;
+      failing = results.every((r) => r.status === "rejected");
       // Keep going while timers fire: a fired timer may create another one already due (a
       // zero-delay retry after a lease expiry).
       if (!results.some((r) => r.status === "fulfilled" && r.value)) break;
     }
-    this.arm();
+    // Every due entry failed (storage unreachable): try again a little later, not at once in a loop.
+    if (failing) this.#retryIn(RETRY_FAILING_MS);
+    else this.arm();
     return handled;
+  }
+
+  #retryIn(ms: number): void {
+    const core = this.#core;
+    if (!core.options.autoTimers || !this.#started || this.#stopped) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    core.timerAt = core.clock.now() + ms;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      core.timerAt = Number.POSITIVE_INFINITY;
+      this.tick().catch((e: unknown) => core.log.warn({ err: e }, "timer tick failed"));
+    }, ms);
+    this.#timer.unref();
   }
 }
 

@@ -10,7 +10,11 @@ interface Bucket {
   at: number;
 }
 
-/** Token buckets of every rate-limited queue. In memory only: a restart starts them full. */
+/**
+ * Token buckets of every rate-limited queue. In memory only: a restart starts them full. With
+ * several servers each keeps its own bucket per queue and spends a token for every run any
+ * server hands out (follow.ts), so together they keep to the rate (each new bucket starts full).
+ */
 export class RateLimiter {
   readonly #buckets = new Map<string, Bucket>();
   #timer: NodeJS.Timeout | null = null;
@@ -44,6 +48,12 @@ export class RateLimiter {
       },
       empty: b.tokens < 1,
     };
+  }
+
+  /** Spends a token of `q` for a run another server handed out (the bucket may go below zero). */
+  spent(q: QueueRecord | undefined, now: number): void {
+    if (!q || q.ratePerSecond <= 0) return;
+    this.#refill(q, now).tokens -= 1;
   }
 
   /** Forgets a queue's bucket (its limit changed). */

@@ -27,6 +27,7 @@ export function adminService(c: ServiceContext): ServiceImpl<typeof AdminService
       return { queue: queueToPb(await engine.setQueueRateLimit(req.queue, req.runsPerSecond, req.burst)) };
     },
     async getStats(req) {
+      await engine.sync();
       const s = engine.stats(req.queues);
       const total = Object.fromEntries(RUN_STATES.map((k) => [k, 0])) as Record<RunState, number>;
       for (const q of s.queues) for (const k of RUN_STATES) total[k] += q.counts[k];
@@ -43,12 +44,14 @@ export function adminService(c: ServiceContext): ServiceImpl<typeof AdminService
       };
     },
     async getConcurrencyKey(req) {
+      await engine.sync();
       return { key: keyToPb(engine.queries.getKey(req.key)) };
     },
     async listConcurrencyKeys(req) {
       const v = new Violations();
       const print = filterPrint({});
       const after = decodeToken(req.pageToken, print, v);
+      if (v.empty) await engine.sync();
       const page = engine.queries.listKeys({ after, size: req.pageSize }, { decoded: v.list });
       return { keys: page.items.map(keyToPb), nextPageToken: page.next !== null ? encodeToken(page.next, print) : "" };
     },

@@ -45,7 +45,9 @@ export function runService(c: ServiceContext): ServiceImpl<typeof RunService> {
 
   return {
     async getRun(req) {
-      const r = engine.queries.getRun(idOf(req.runId));
+      const id = idOf(req.runId);
+      await engine.sync();
+      const r = engine.queries.getRun(id);
       return { run: runToPb(r.run, r.lease), attempts: r.attempts.map(attemptToPb) };
     },
 
@@ -58,6 +60,7 @@ export function runService(c: ServiceContext): ServiceImpl<typeof RunService> {
       const key = req.concurrencyKey;
       const print = filterPrint({ q: req.queue, t: taskId, s: [...states].sort(), ...(key !== "" ? { k: key } : {}) });
       const after = decodeToken(req.pageToken, print, v);
+      if (v.empty) await engine.sync();
       const page = engine.queries.listRuns(
         { queue: req.queue, taskId, states, concurrencyKey: key },
         { after: after === undefined ? undefined : asRunId(after), size: req.pageSize },
@@ -76,6 +79,7 @@ export function runService(c: ServiceContext): ServiceImpl<typeof RunService> {
         after = Number(token);
         if (!Number.isSafeInteger(after) || after < 0) v.add("page_token", "is not a page token issued by this server");
       }
+      if (v.empty) await engine.sync();
       const page = engine.queries.listAttempts(id, { after, size: req.pageSize }, { decoded: v.list });
       return { attempts: page.items.map(attemptToPb), nextPageToken: page.next !== null ? encodeToken(page.next, print) : "" };
     },

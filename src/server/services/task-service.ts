@@ -43,6 +43,7 @@ export function taskService(c: ServiceContext): ServiceImpl<typeof TaskService> 
       const v = new Violations();
       const id = taskIdOf(req.taskId, "task_id", v);
       if (!v.empty) throw badRequest(v.list);
+      await engine.sync();
       return { task: taskToPb(engine.queries.task(id)) };
     },
 
@@ -56,6 +57,7 @@ export function taskService(c: ServiceContext): ServiceImpl<typeof TaskService> 
       });
       const print = filterPrint({ q: req.queue, p: parent, s: [...statuses].sort() });
       const after = decodeToken(req.pageToken, print, v);
+      if (v.empty) await engine.sync();
       const page = engine.queries.listTasks({ queue: req.queue, parentTaskId: parent, statuses }, { after: after === undefined ? undefined : asTaskId(after), size: req.pageSize }, { decoded: v.list });
       return { tasks: page.items.map(taskToPb), nextPageToken: page.next !== null ? encodeToken(page.next, print) : "" };
     },

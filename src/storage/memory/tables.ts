@@ -128,6 +128,13 @@ export class Table<K extends Key, V> {
     return this.#bytes;
   }
 
+  /** Removes every entry, outside the journal (a mirror reloaded whole). */
+  clear(): void {
+    this.#entries.length = 0;
+    this.#hash?.clear();
+    this.#bytes = 0;
+  }
+
   get(key: K): V | undefined {
     if (this.#hash) return this.#hash.get(key)?.value;
     return this.#find(key)?.value;

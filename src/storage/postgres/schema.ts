@@ -208,8 +208,37 @@ CREATE TABLE due_timers (
 CREATE INDEX due_timers_run ON due_timers (run_id);
 `;
 
+/**
+ * Version 2: the change log several servers follow one another through (docs/scaling.md,
+ * "Several servers"). Every commit takes the head row's lock first, so commits of all servers
+ * run one at a time; it appends its verbs as the next change and moves the head. A change
+ * becomes visible only at its COMMIT, which happens before the next commit can take the lock,
+ * so what any snapshot sees of the log is always a gap-free prefix.
+ */
+const V2_CHANGE_LOG = `
+-- The head of the change log: its row lock is the commit lock every server takes first.
+CREATE TABLE change_head (
+  id boolean PRIMARY KEY DEFAULT true CHECK (id),
+  seq bigint NOT NULL
+);
+INSERT INTO change_head (id, seq) VALUES (true, 0);
+
+-- One row per commit: its verbs (src/storage/postgres/changes.ts), in commit order. Kept a
+-- short while (pruned by age); a server further behind reloads everything instead.
+CREATE TABLE changes (
+  seq bigint PRIMARY KEY,
+  -- Epoch ms of the commit (pruning).
+  at bigint NOT NULL,
+  verbs bytea NOT NULL
+);
+CREATE INDEX changes_at ON changes (at);
+`;
+
 /** Every schema version, oldest first. Never edit a released entry: append a new one. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: "initial schema", sql: V1_INITIAL }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: "initial schema", sql: V1_INITIAL },
+  { version: 2, name: "change log", sql: V2_CHANGE_LOG },
+];
 
 /** The newest version this code knows. */
 export const LATEST_VERSION: number = MIGRATIONS.at(-1)?.version ?? 0;
@@ -230,4 +259,6 @@ export const TABLES = [
   "events",
   "reservations",
   "due_timers",
+  "change_head",
+  "changes",
 ] as const;

@@ -1,19 +1,25 @@
 /**
- * The PostgreSQL store for ONE server (docs/scaling.md, "One server on PostgreSQL"): the
- * database is the truth, and the engine reads a full in-memory mirror of it.
+ * The PostgreSQL store (docs/scaling.md, "Several servers on one PostgreSQL"): the database
+ * is the truth, shared by any number of servers; each server's engine reads a full in-memory
+ * mirror of it, and every commit of every server goes through one commit lock.
  *
- *  - Open: a pool (codec's poolConfig), a session-level advisory lock on a connection of its
- *    own held for the store's life (a second server on the same database is refused: several
- *    servers on one database are not built yet), `migrate`, then every table read into the
- *    mirror — the in-memory store's tables and reader (src/storage/memory), filled through
- *    bulk SELECTs in one REPEATABLE READ snapshot — so every StoreReader query answers
- *    synchronously, exactly as the memory store does. A lock whose connection was lost (the
- *    database restarted) is taken again before the next commit; if another server holds it
- *    by then, every commit is refused from then on.
- *  - Commit: `commitVerbs` first (BEGIN … COMMIT, synchronous_commit on, so the promise
- *    settles after the commit is durable), then the same verbs applied to the mirror with the
- *    layout every key-value store runs. A failed database commit leaves the mirror untouched
- *    and rejects with STORAGE_IO / STORAGE_FULL. Commits run one at a time, in call order.
+ *  - Open: a pool (codec's poolConfig), `migrate`, then every table read into the mirror — the
+ *    in-memory store's tables and reader (src/storage/memory), filled through bulk SELECTs in
+ *    one REPEATABLE READ snapshot — so every StoreReader query answers synchronously, exactly
+ *    as the memory store does; then a LISTEN connection for other servers' commits.
+ *  - A commit window (`acquire`): BEGIN, take the change log head's row lock (FOR UPDATE: the
+ *    commits of all servers run one at a time, in the order they got the lock), then apply to
+ *    the mirror every change other servers committed since this one's last (the change log,
+ *    changes.ts), and hand those verbs to the engine, which brings its own memory up to them
+ *    and only then decides its batch. So every batch is decided on the whole current state,
+ *    as with one server, and the revisions it stamps follow the last committed one.
+ *  - `commit` in the window: the verbs (writer.ts, pipelined), the change row, the head, a
+ *    NOTIFY, then COMMIT (synchronous_commit on: the promise settles once it is durable), then
+ *    the same verbs on the mirror. A failed database commit leaves the mirror untouched and
+ *    rejects with STORAGE_IO / STORAGE_FULL. `release` ends a window that wrote nothing.
+ *  - Between windows, `follow` applies what others committed without the lock (a NOTIFY, or a
+ *    poll each second, says when), so watches and long polls on this server see other servers'
+ *    changes, and reads see them before they answer (Engine.sync).
  *  - usedBytes: the mirror's estimate of the live data, as the memory store gives it: it grows
  *    with what is stored and falls when retention purges it, which is what the storage quota
  *    needs. The database's own size is no measure of that: it compresses values (TOAST) and
@@ -22,7 +28,7 @@
 import pg from "pg";
 import { isTerminal } from "../../domain/state.js";
 import { EngineError } from "../../engine/errors.js";
-import type { MetaRecord, Store, StoreReader, StoreVerb } from "../../engine/ports.js";
+import type { Followed, MetaRecord, SharedStore, StoreReader, StoreVerb } from "../../engine/ports.js";
 import { MARK, type ReadyValue, applyVerbs, inCronIndex, taskState } from "../layout.js";
 import { MemoryReader, type Tables, createTables } from "../memory/memory-reader.js";
 import { type Key, Journal, type Table, compareKeys, storedCopy } from "../memory/tables.js";
@@ -41,17 +47,13 @@ import {
   taskFromRow,
 } from "./codec.js";
 import { migrate } from "./migrate.js";
-import { StaleWriteError, commitVerbs, pgStorageError } from "./writer.js";
+import { StaleWriteError, applyVerbs as writeVerbs, pgStorageError } from "./writer.js";
+import { decodeChange, encodeChange, withPrev } from "./changes.js";
 import { InOrder } from "../in-order.js";
 
-/**
- * Key of the session-level advisory lock one server holds on its database ("aqserv" in
- * ASCII; migrations use another key).
- */
-export const SERVER_LOCK_KEY = 0x61_71_73_65_72_76;
-
-/** The refusal when another server holds the lock (one line). */
-export const SERVER_LOCKED_MESSAGE = "another ActionQueue server is using this database (several servers on one database are not built yet: docs/scaling.md)";
+/** A follow that found nothing new, and one that reloaded the mirror whole. */
+const NOTHING: Followed = { verbs: [], reloaded: false };
+const RELOADED: Followed = { verbs: [], reloaded: true };
 
 /** Why opening failed, in one line (never with the URL's password). */
 export class PgStoreOpenError extends Error {
@@ -90,27 +92,41 @@ function describe(url: string): string {
 
 const oneLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).replace(/\s+/g, " ").trim();
 
-/** The PostgreSQL Store for one server: durable commits to the database, reads from a mirror. */
-export class PgStore implements Store {
+/** How long change rows are kept (ms): a server further behind than this reloads everything. */
+export const CHANGES_KEEP_MS = 30_000;
+/** The channel commits notify on (payload: the change's seq). */
+export const CHANGES_CHANNEL = "actionqueue_changes";
+/** How often a server looks for others' changes without a notification (ms): a lost one costs this much latency. */
+const FOLLOW_POLL_MS = 1_000;
+/** Wait before a lost LISTEN connection is opened again (ms). */
+const RELISTEN_MS = 1_000;
+
+/** The PostgreSQL Store: durable commits to the database shared by every server, reads from a mirror. */
+export class PgStore implements SharedStore {
+  readonly shared = true;
   readonly reader: StoreReader;
   readonly #pool: pg.Pool;
   readonly #url: string;
-  /** The connection holding the server lock; null once it was lost (taken again before the next commit). */
-  #lock: pg.Client | null;
   readonly #journal: Journal;
   readonly #tables: Tables;
   readonly #log: PgStoreLog | undefined;
-  /** Commits apply one after another, in call order. */
-  readonly #commits = new InOrder();
+  /** The last change of the log the mirror holds. */
+  #applied = 0;
+  /** The open commit window: its transaction holds the head row's lock; `head` is the seq it read. */
+  #window: { client: pg.PoolClient; head: number } | null = null;
+  /** Commits and follows run one at a time, in call order. */
+  readonly #serial = new InOrder();
+  readonly #listeners: Array<() => void> = [];
+  #listen: pg.Client | null = null;
+  #poll: NodeJS.Timeout | null = null;
+  #relisten: NodeJS.Timeout | null = null;
   #closed: Promise<void> | null = null;
   /** Set when the mirror could not follow a committed change: later commits are refused. */
   #broken: EngineError | null = null;
 
-  private constructor(url: string, pool: pg.Pool, lock: pg.Client, log: PgStoreLog | undefined) {
+  private constructor(url: string, pool: pg.Pool, log: PgStoreLog | undefined) {
     this.#url = url;
     this.#pool = pool;
-    this.#lock = lock;
-    this.#watchLock(lock);
     this.#log = log;
     this.#journal = new Journal();
     this.#tables = createTables(this.#journal);
@@ -118,9 +134,9 @@ export class PgStore implements Store {
   }
 
   /**
-   * Connects, takes the server lock, migrates and loads the mirror. Refuses in one line
-   * (PgStoreOpenError) a database that cannot be reached, one another server holds, one whose
-   * schema is newer than this code, and one that cannot be read.
+   * Connects, migrates and loads the mirror, then listens for other servers' commits. Refuses
+   * in one line (PgStoreOpenError) a database that cannot be reached, one whose schema is newer
+   * than this code, and one that cannot be read.
    */
   static async open(options: PgStoreOptions): Promise<PgStore> {
     const where = describe(options.url);
@@ -133,38 +149,266 @@ export class PgStore implements Store {
     pool.on("connect", (client) => {
       client.query("SET synchronous_commit TO on").catch(() => undefined);
     });
-    let lock: pg.Client | null;
+    const store = new PgStore(options.url, pool, log);
     try {
-      lock = await takeLock(options.url);
+      await pool.query("SELECT 1");
     } catch (e) {
       await pool.end().catch(() => undefined);
       throw new PgStoreOpenError(`cannot connect to PostgreSQL at ${where}: ${oneLine(e)}`);
     }
-    if (!lock) {
-      await pool.end().catch(() => undefined);
-      throw new PgStoreOpenError(SERVER_LOCKED_MESSAGE);
-    }
-    const store = new PgStore(options.url, pool, lock, log);
     try {
       await migrate(pool, { log: (m) => log?.info({ database: where }, m) });
-      await store.#load();
+      const client = await pool.connect();
+      try {
+        await store.#load(client);
+      } finally {
+        client.release();
+      }
     } catch (e) {
       await store.close().catch(() => undefined);
       throw new PgStoreOpenError(`cannot open PostgreSQL database ${where}: ${oneLine(e)}`);
     }
+    store.#startListening();
+    store.#poll = setInterval(() => store.#changed(), FOLLOW_POLL_MS);
+    store.#poll.unref();
     return store;
   }
 
-  /** Reads every table into the mirror, in one snapshot. */
-  async #load(): Promise<void> {
-    const client = await this.#pool.connect();
+  /** Calls `listener` whenever another server may have committed (a wake-up: `follow` reads what). */
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
+  #changed(): void {
+    if (this.#closed) return;
+    for (const l of this.#listeners) l();
+  }
+
+  /** LISTEN on a connection of its own; a lost one is opened again (the poll covers the gap). */
+  #startListening(): void {
+    if (this.#closed) return;
+    const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 10_000 });
+    this.#listen = client;
+    const again = () => {
+      if (this.#listen !== client) return;
+      this.#listen = null;
+      client.end().catch(() => undefined);
+      if (this.#closed || this.#relisten) return;
+      this.#relisten = setTimeout(() => {
+        this.#relisten = null;
+        this.#startListening();
+        this.#changed();
+      }, RELISTEN_MS);
+      this.#relisten.unref();
+    };
+    client.on("error", again);
+    client.on("end", again);
+    client.on("notification", (n) => {
+      if (n.channel === CHANGES_CHANNEL && Number(n.payload) > this.#applied) this.#changed();
+    });
+    client
+      .connect()
+      .then(() => client.query(`LISTEN ${CHANGES_CHANNEL}`))
+      .catch(again);
+  }
+
+  /**
+   * Opens a commit window: waits for the head row's lock (every server's commits run one at a
+   * time), then brings the mirror up to the log. The next `commit` writes in this window's
+   * transaction; `release` ends it without writing. Rejects with STORAGE_IO when the database
+   * cannot be reached (no window is open then).
+   */
+  acquire(): Promise<Followed> {
+    return this.#serial.run(() => this.#acquire());
+  }
+
+  async #acquire(): Promise<Followed> {
+    {
+      this.#usable();
+      if (this.#window) throw new EngineError("INTERNAL", "a commit window is already open");
+      let client: pg.PoolClient;
+      try {
+        client = await this.#pool.connect();
+      } catch (e) {
+        throw pgStorageError(e);
+      }
+      try {
+        await client.query("BEGIN");
+        const { rows } = await client.query<{ seq: number }>("SELECT seq FROM change_head FOR UPDATE");
+        const head = Number(rows[0]?.seq ?? 0);
+        const followed = await this.#follow(client, head);
+        this.#window = { client, head };
+        return followed;
+      } catch (e) {
+        await this.#abandon(client);
+        throw EngineError.is(e) ? e : pgStorageError(e);
+      }
+    }
+  }
+
+  /** Ends the open window without writing (its lock released). */
+  release(): Promise<void> {
+    return this.#serial.run(async () => {
+      const w = this.#window;
+      this.#window = null;
+      if (!w) return;
+      try {
+        await w.client.query("COMMIT");
+        w.client.release();
+      } catch {
+        await this.#abandon(w.client);
+      }
+    });
+  }
+
+  /**
+   * Brings the mirror up to the log without the lock (between windows: what others committed
+   * since). What a snapshot sees of the log is a gap-free prefix (schema version 2).
+   */
+  follow(): Promise<Followed> {
+    return this.#serial.run(async () => {
+      this.#usable();
+      if (this.#window) return NOTHING;
+      let client: pg.PoolClient;
+      try {
+        client = await this.#pool.connect();
+      } catch (e) {
+        throw pgStorageError(e);
+      }
+      try {
+        const followed = await this.#follow(client, null);
+        client.release();
+        return followed;
+      } catch (e) {
+        await this.#abandon(client);
+        throw EngineError.is(e) ? e : pgStorageError(e);
+      }
+    });
+  }
+
+  /**
+   * Applies the changes after the mirror's (up to `head` when known), one verb at a time, each
+   * with the `prev` the mirror holds just before it. A log that no longer starts right after
+   * the mirror (pruned while this server was away) reloads the mirror whole instead.
+   */
+  async #follow(client: pg.ClientBase, head: number | null): Promise<Followed> {
+    if (head !== null && head === this.#applied) return NOTHING;
+    const { rows } = await client.query<{ seq: number; verbs: Uint8Array }>("SELECT seq, verbs FROM changes WHERE seq > $1 ORDER BY seq", [this.#applied]);
+    if (rows.length === 0 && (head === null || head === this.#applied)) return NOTHING;
+    const gapless = rows.every((r, i) => Number(r.seq) === this.#applied + i + 1) && (head === null || Number(rows.at(-1)?.seq) === head);
+    if (!gapless) {
+      this.#log?.warn({ applied: this.#applied, head }, "this server is behind the change log's retention; reloading everything from PostgreSQL");
+      await this.#load(client, head !== null);
+      return RELOADED;
+    }
+    const verbs: StoreVerb[] = [];
+    this.#journal.begin();
     try {
-      await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      for (const r of rows) {
+        for (const logged of decodeChange(r.verbs)) {
+          const v = withPrev(logged, this.reader);
+          applyVerbs(this.#tables, [v], storedCopy);
+          verbs.push(v);
+        }
+      }
+      this.#journal.end();
+    } catch (e) {
+      this.#journal.rollback();
+      throw this.#break(e);
+    }
+    this.#applied = Number(rows.at(-1)?.seq ?? this.#applied);
+    return { verbs, reloaded: false };
+  }
+
+  /**
+   * Applies `verbs` as one transaction, then to the mirror: in the open window when there is
+   * one (the engine's way), else in a window of its own. Rejects with SHUTTING_DOWN after
+   * close, with STORAGE_IO / STORAGE_FULL when the database did not commit (nothing stored,
+   * the mirror untouched). A stale `prev` (under the commit lock, a bug) is STORAGE_IO.
+   */
+  async commit(verbs: readonly StoreVerb[]): Promise<void> {
+    if (this.#closed) throw new EngineError("SHUTTING_DOWN", "the store is closed");
+    if (verbs.length === 0) return this.release();
+    const batch = [...verbs];
+    return this.#serial.run(async () => {
+      // Outside a window (tools, the contract suite): one of its own; what others committed
+      // meanwhile reaches the reader, with no engine to tell.
+      if (!this.#window) await this.#acquire();
+      await this.#commit(batch);
+    });
+  }
+
+  async #commit(verbs: readonly StoreVerb[]): Promise<void> {
+    const w = this.#window;
+    this.#window = null;
+    if (!w) throw new EngineError("INTERNAL", "commit without a window");
+    const seq = w.head + 1;
+    const now = Date.now();
+    try {
+      this.#usable();
+      await writeVerbs(w.client, verbs, [
+        { text: "INSERT INTO changes (seq, at, verbs) VALUES ($1, $2, $3)", values: [seq, now, encodeChange(verbs)] },
+        { text: "UPDATE change_head SET seq = $1", values: [seq] },
+        { text: "DELETE FROM changes WHERE at < $1", values: [now - CHANGES_KEEP_MS] },
+        { text: `SELECT pg_notify('${CHANGES_CHANNEL}', $1)`, values: [String(seq)] },
+      ]);
+      await w.client.query("COMMIT");
+    } catch (e) {
+      await this.#abandon(w.client);
+      const mapped = pgStorageError(e);
+      if (mapped instanceof StaleWriteError) throw new EngineError("STORAGE_IO", `storage write failed: ${mapped.message}`, { cause: e });
+      throw mapped;
+    }
+    w.client.release();
+    this.#journal.begin();
+    try {
+      applyVerbs(this.#tables, verbs, storedCopy);
+      this.#journal.end();
+    } catch (e) {
+      this.#journal.rollback();
+      throw this.#break(e);
+    }
+    this.#applied = seq;
+  }
+
+  /** Rolls back and drops a client whose transaction failed or is abandoned. */
+  async #abandon(client: pg.PoolClient): Promise<void> {
+    let broken: Error | undefined;
+    await client.query("ROLLBACK").catch((e: unknown) => {
+      broken = e instanceof Error ? e : new Error(String(e));
+    });
+    client.release(broken);
+  }
+
+  #usable(): void {
+    if (this.#closed) throw new EngineError("SHUTTING_DOWN", "the store is closed");
+    if (this.#broken) throw this.#broken;
+  }
+
+  /**
+   * Committed to the database, but the mirror could not follow: it no longer matches, so
+   * nothing more is committed through it (a restart reloads it from the database).
+   */
+  #break(e: unknown): EngineError {
+    this.#broken = new EngineError("STORAGE_IO", `the in-memory view of the database failed (${oneLine(e)}); restart the server`, { cause: e });
+    this.#log?.warn({ err_message: oneLine(e) }, "PostgreSQL store: the in-memory view could not apply a committed change; restart the server");
+    return this.#broken;
+  }
+
+  /**
+   * Reads every table into the mirror (replacing what it held), in one snapshot: a
+   * REPEATABLE READ transaction of its own, or, `inWindow`, the window's transaction, where
+   * the head row's lock keeps every other commit out.
+   */
+  async #load(client: pg.ClientBase, inWindow = false): Promise<void> {
+    try {
+      if (!inWindow) await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       const q = async (sql: string) => (await client.query<Record<string, unknown>>(sql)).rows;
       const t = this.#tables;
+      const [head] = await q("SELECT seq FROM change_head");
       const [meta] = await q("SELECT r.value, m.oldest_revision, m.engine_paused FROM revision r CROSS JOIN meta m");
-      if (meta) t.meta.put("meta", storedCopy<MetaRecord>(metaFromRow(meta)));
       const b = new Batch();
+      if (meta) b.add(t.meta, "meta", storedCopy<MetaRecord>(metaFromRow(meta)));
       for (const r of await q("SELECT t.id, t.status, t.progress, s.spec, s.payload FROM tasks t JOIN task_specs s ON s.task_id = t.id ORDER BY t.id")) {
         const task = taskFromRow(r as Parameters<typeof taskFromRow>[0]);
         b.add(t.tasks, task.id, storedCopy(taskState(task)));
@@ -217,117 +461,32 @@ export class PgStore implements Store {
         b.add(t.reserved, res.taskId, res);
         b.add(t.idxReserved, [res.until, res.taskId], MARK);
       }
-      await client.query("COMMIT");
+      if (!inWindow) await client.query("COMMIT");
+      for (const table of Object.values(t)) table.clear();
       b.write();
+      this.#applied = Number(head?.seq ?? 0);
     } catch (e) {
-      await client.query("ROLLBACK").catch(() => undefined);
+      if (!inWindow) await client.query("ROLLBACK").catch(() => undefined);
       throw e;
-    } finally {
-      client.release();
     }
   }
 
-  /**
-   * Applies `verbs` as one transaction, then to the mirror. Rejects with SHUTTING_DOWN after
-   * close, with STORAGE_IO / STORAGE_FULL when the database did not commit (nothing stored,
-   * the mirror untouched). A stale `prev` (the database no longer holds what the engine
-   * decided on; with one server, a bug) is STORAGE_IO naming the row.
-   */
-  async commit(verbs: readonly StoreVerb[]): Promise<void> {
-    if (this.#closed) throw new EngineError("SHUTTING_DOWN", "the store is closed");
-    if (verbs.length === 0) return;
-    const batch = [...verbs];
-    return this.#commits.run(() => this.#apply(batch));
-  }
-
-  /** Forgets the lock when its connection goes (a database restart ends the session and its lock). */
-  #watchLock(lock: pg.Client): void {
-    lock.on("error", () => undefined);
-    lock.on("end", () => {
-      if (this.#lock !== lock || this.#closed) return;
-      this.#lock = null;
-      this.#log?.warn({}, "PostgreSQL connection holding the server lock was lost; it is taken again before the next commit");
-    });
-  }
-
-  /**
-   * Takes the server lock again after its connection was lost, before anything is written: a
-   * database that cannot be reached fails this commit (STORAGE_IO, retried by the next one);
-   * a database another server took meanwhile fails this commit and every later one (the
-   * mirror can no longer be trusted).
-   */
-  async #relock(): Promise<void> {
-    let lock: pg.Client | null;
-    try {
-      lock = await takeLock(this.#url);
-    } catch (e) {
-      throw new EngineError("STORAGE_IO", `storage write failed: cannot take the server lock again: ${oneLine(e)}`, { cause: e });
-    }
-    if (!lock) {
-      this.#broken = new EngineError("STORAGE_IO", `storage write refused: ${SERVER_LOCKED_MESSAGE}; restart this server once the other is stopped`);
-      this.#log?.warn({}, "another ActionQueue server took the database while the lock connection was lost: every commit is refused; restart this server");
-      throw this.#broken;
-    }
-    this.#lock = lock;
-    this.#watchLock(lock);
-    this.#log?.info({}, "PostgreSQL server lock taken again");
-  }
-
-  async #apply(verbs: readonly StoreVerb[]): Promise<void> {
-    if (this.#broken) throw this.#broken;
-    if (!this.#lock) await this.#relock();
-    try {
-      await commitVerbs(this.#pool, verbs);
-    } catch (e) {
-      const mapped = pgStorageError(e);
-      if (mapped instanceof StaleWriteError) throw new EngineError("STORAGE_IO", `storage write failed: ${mapped.message}`, { cause: e });
-      throw mapped;
-    }
-    this.#journal.begin();
-    try {
-      applyVerbs(this.#tables, verbs, storedCopy);
-      this.#journal.end();
-    } catch (e) {
-      // Committed to the database, but the mirror could not follow: it no longer matches, so
-      // nothing more is committed through it (a restart reloads it from the database).
-      this.#journal.rollback();
-      this.#broken = new EngineError("STORAGE_IO", `the in-memory view of the database failed (${oneLine(e)}); restart the server`, { cause: e });
-      this.#log?.warn({ err_message: oneLine(e) }, "PostgreSQL store: the in-memory view could not apply a committed change; restart the server");
-      throw this.#broken;
-    }
-  }
-
-  /** Refuses further commits, waits for those made, releases the server lock, ends the pool. Idempotent. */
+  /** Refuses further commits, waits for those made, stops listening, ends the pool. Idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
-      await this.#commits.settled();
-      const lock = this.#lock;
-      this.#lock = null;
-      await lock?.query("SELECT pg_advisory_unlock($1::bigint)", [SERVER_LOCK_KEY]).catch(() => undefined);
-      await lock?.end().catch(() => undefined);
+      if (this.#poll) clearInterval(this.#poll);
+      if (this.#relisten) clearTimeout(this.#relisten);
+      const listen = this.#listen;
+      this.#listen = null;
+      await listen?.end().catch(() => undefined);
+      await this.#serial.settled();
+      const w = this.#window;
+      this.#window = null;
+      if (w) await this.#abandon(w.client);
       await this.#pool.end().catch(() => undefined);
     })();
     return this.#closed;
   }
-}
-
-/**
- * A new connection holding the server lock (session-level advisory lock), or null when
- * another session holds it. Throws when the database cannot be reached.
- */
-async function takeLock(url: string): Promise<pg.Client | null> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
-  client.on("error", () => undefined);
-  try {
-    await client.connect();
-    const { rows } = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1::bigint) AS ok", [SERVER_LOCK_KEY]);
-    if (rows[0]?.ok === true) return client;
-  } catch (e) {
-    await client.end().catch(() => undefined);
-    throw e;
-  }
-  await client.end().catch(() => undefined);
-  return null;
 }
 
 /** Entries collected per table, then written in key order (appends, not inserts, in the mirror). */

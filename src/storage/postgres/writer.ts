@@ -43,7 +43,7 @@ type Client = pg.ClientBase;
  * One statement of a commit. `stale` is set on a compare-and-set statement: it must touch
  * exactly one row, or the commit fails with that error.
  */
-interface Statement {
+export interface Statement {
   readonly text: string;
   readonly values: readonly unknown[];
   readonly stale?: Cas;
@@ -78,10 +78,11 @@ export function planVerbs(verbs: readonly StoreVerb[]): Statement[] {
  * are those of awaiting each in turn. The outcome is that of the first statement, in order,
  * that failed or whose compare-and-set touched no row: the ones after it ran in a transaction
  * the caller rolls back (after an error PostgreSQL refuses them: "current transaction is
- * aborted"), so nothing of theirs is kept and their answers are ignored.
+ * aborted"), so nothing of theirs is kept and their answers are ignored. `after` are the
+ * caller's own statements, sent in the same pipeline after the verbs' ones.
  */
-export async function applyVerbs(client: Client, verbs: readonly StoreVerb[]): Promise<void> {
-  await runPipelined(client, planVerbs(verbs));
+export async function applyVerbs(client: Client, verbs: readonly StoreVerb[], after: readonly Statement[] = []): Promise<void> {
+  await runPipelined(client, [...planVerbs(verbs), ...after]);
 }
 
 /** `client.pipeline` is a constructor option of pg's Client; it is read on each send. */

@@ -121,7 +121,7 @@ describe.skipIf(!HAVE_POSTGRES)(HAVE_POSTGRES ? "PostgreSQL schema migrations" :
         WHERE table_schema = current_schema() AND table_name <> 'schema_migrations' AND (column_name LIKE '%\\_at' OR column_name IN ('at', 'until'))`,
     );
     expect(timeColumns.map((c) => `${c.table_name}.${c.column_name}`).sort()).toEqual(
-      ["due_timers.at", "queues.tokens_at", "reservations.purged_at", "reservations.until", "runs.created_at", "runs.finished_at"],
+      ["changes.at", "due_timers.at", "queues.tokens_at", "reservations.purged_at", "reservations.until", "runs.created_at", "runs.finished_at"],
     );
     for (const c of timeColumns) expect(c.data_type, `${c.table_name}.${c.column_name}`).toBe("bigint");
 
