@@ -32,16 +32,46 @@
  * actionqueue_commit_duration_seconds and the batch sizes) after the workload; the end-to-end
  * rows then include the mean group-commit time, writes per commit and the share of the wall
  * time spent committing.
+ *
+ * Several servers on one database: BENCH_PG_SERVERS (comma-separated server counts, default
+ * "1"; used when postgres is in BENCH_STORES) measures one PostgreSQL system per count, in the
+ * same rotated rounds: 1 is "aq-postgres" (the key older result files use), N > 1
+ * "aq-postgres-xN" ("ActionQueue on PostgreSQL, N servers"). For each workload run: a fresh
+ * database, N servers on it (server 0 first, it creates the schema; then the others, each on
+ * its own port), and the workload's client processes spread round-robin (producer i → server
+ * i % N, worker j → server j % N; the single-process workloads — submit only, wake-up,
+ * sequential, the process-only pre-fill — use server 0). So with BENCH_WORKERS=2 the end-to-end
+ * run has the producer and worker 0 on server 0 and worker 1 on server 1; a third server gets
+ * no client (it follows the others' commits all the same): raise BENCH_WORKERS to give every
+ * server a worker. The commit figures are the N servers' /metrics added up (workloads.ts,
+ * targets.ts sumCommits; see onServers below), each server's own in the sample's `perServer`.
+ * The table gets a column per system and, with 1 among the counts, "xN vs 1 server" ratios, e.g.:
+ *   BENCH_STORES=lmdb,postgres BENCH_PG_SERVERS=1,2,3 BENCH_BULLMQ=0 BENCH_ONLY=e2e BENCH_WORKERS=6 BENCH_ROUNDS=3 npm run bench:compare
  */
 import { execFileSync } from "node:child_process";
 import { cpus, freemem, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { cleanupAll, installCleanup, log, removeDir, tempDir } from "./procs.js";
 import type { Target } from "./protocol.js";
-import { aqOnlyTable, comparisonTable, type Outcome, type Row, type Samples, summaries, type SystemName, writeJson } from "./report.js";
-import { AqServer, buildActionQueue, ensureRedis, freshRedis, packageVersion, PgCluster, type RedisInstance, REDIS_MODES, ROOT, startRedis, stopRedis } from "./targets.js";
+import { aqOnlyTable, comparisonTable, type Outcome, pgServers, pgSystem, type Row, type Samples, summaries, type SystemName, writeJson } from "./report.js";
+import {
+  AqServer,
+  buildActionQueue,
+  ensureRedis,
+  freshRedis,
+  packageVersion,
+  PgCluster,
+  type RedisInstance,
+  REDIS_MODES,
+  ROOT,
+  startAqServers,
+  startRedis,
+  stopAqServers,
+  stopRedis,
+  sumCommits,
+} from "./targets.js";
 import { BUILT_ENTRY } from "../support/server.js";
-import { cycles, endToEnd, prefill, processOnly, type Sample, sequential, type Settings, submitOnly, wakeup, watchFanOut } from "./workloads.js";
+import { cycles, endToEnd, prefill, processOnly, type Sample, sequential, type Settings, submitOnly, type Targets, wakeup, watchFanOut } from "./workloads.js";
 
 const env = (k: string, def: string, quick: string = def): string => process.env[k] ?? (process.env.BENCH_QUICK === "1" ? quick : def);
 const int = (k: string, def: number, quick: number = def): number => Number(env(k, String(def), String(quick)));
@@ -63,13 +93,17 @@ const CONFIG = {
   prefillProcs: int("BENCH_PREFILL_PROCS", 2),
   only: env("BENCH_ONLY", "").split(",").filter((s) => s !== ""),
   stores: env("BENCH_STORES", "lmdb").split(",").filter((s) => s !== ""),
+  /** ActionQueue servers sharing one PostgreSQL database, one system per count. */
+  pgServers: [...new Set(env("BENCH_PG_SERVERS", "1").split(",").filter((s) => s.trim() !== "").map(Number))],
   bullmq: env("BENCH_BULLMQ", "1") !== "0",
 };
 for (const store of CONFIG.stores) if (store !== "lmdb" && store !== "postgres") throw new Error(`BENCH_STORES: lmdb and/or postgres, not ${store}`);
+for (const n of CONFIG.pgServers) if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_PG_SERVERS: comma-separated server counts (whole numbers ≥ 1), not ${process.env.BENCH_PG_SERVERS}`);
+if (CONFIG.pgServers.length === 0) throw new Error("BENCH_PG_SERVERS: at least one server count");
 /** The systems this run measures, in their starting order (rotated per round). */
 const SYSTEMS: SystemName[] = [
   ...(CONFIG.stores.includes("lmdb") ? (["aq"] as const) : []),
-  ...(CONFIG.stores.includes("postgres") ? (["aq-postgres"] as const) : []),
+  ...(CONFIG.stores.includes("postgres") ? CONFIG.pgServers.map(pgSystem) : []),
   ...(CONFIG.bullmq ? (["bullmq-defaults", "bullmq-fsync"] as const) : []),
 ];
 if (SYSTEMS.length === 0) throw new Error("nothing to measure: BENCH_STORES is empty and BENCH_BULLMQ=0");
@@ -89,15 +123,15 @@ const SETTINGS: Settings = {
 interface Workload {
   readonly key: string;
   readonly group: string;
-  readonly run: (t: Target) => Promise<Sample>;
+  readonly run: (t: Targets) => Promise<Sample>;
 }
 
 const k = (n: number) => (n % 1_000_000 === 0 ? `${n / 1_000_000}M` : n % 1000 === 0 ? `${n / 1000}k` : n.toLocaleString("en-US"));
 const ALL_WORKLOADS: Workload[] = [
-  ...CONFIG.e2e.map((n) => ({ key: `e2e-${n}`, group: "e2e", run: (t: Target) => endToEnd(t, n, SETTINGS) })),
+  ...CONFIG.e2e.map((n) => ({ key: `e2e-${n}`, group: "e2e", run: (t: Targets) => endToEnd(t, n, SETTINGS) })),
   { key: `submit-${CONFIG.n}`, group: "submit", run: (t) => submitOnly(t, CONFIG.n, SETTINGS) },
   { key: `process-${CONFIG.n}`, group: "process", run: (t) => processOnly(t, CONFIG.n, SETTINGS) },
-  ...CONFIG.wakeRates.map((rate) => ({ key: `wakeup-${rate}`, group: "wakeup", run: (t: Target) => wakeup(t, rate, SETTINGS) })),
+  ...CONFIG.wakeRates.map((rate) => ({ key: `wakeup-${rate}`, group: "wakeup", run: (t: Targets) => wakeup(t, rate, SETTINGS) })),
   { key: "sequential", group: "sequential", run: (t) => sequential(t, SETTINGS) },
 ];
 const WORKLOADS = ALL_WORKLOADS.filter((w) => CONFIG.only.length === 0 || CONFIG.only.includes(w.group));
@@ -115,7 +149,7 @@ const ALL_ROWS: Row[] = [
   { label: "sequential single submit, p99 (ms)", workload: "sequential", field: "p99", kind: "latency" },
 ];
 // The servers' own commit figures for the end-to-end runs (ActionQueue systems only).
-if (SYSTEMS.includes("aq") || SYSTEMS.includes("aq-postgres")) {
+if (SYSTEMS.some((sys) => sys === "aq" || pgServers(sys) > 0)) {
   const at = ALL_ROWS.findIndex((r) => r.workload === `e2e-${CONFIG.e2e.at(-1)}`) + 1;
   ALL_ROWS.splice(
     at,
@@ -140,6 +174,26 @@ const AQ_ROWS: Row[] = [
   { label: `RSS after restart, ${BIG_LABEL} runs, incl. mapped LMDB pages (MiB)`, workload: "aq-restart", field: "rss", kind: "size", scale: 1 / 2 ** 20 },
   { label: `events/s delivered to ${CONFIG.watchers} watchers (${k(CONFIG.watchTasks)} tasks)`, workload: "aq-watch", field: "value", kind: "rate" },
 ];
+
+/** The PostgreSQL server counts measured, as "aq-postgres(-xN)" systems. */
+const PG_COUNTS = SYSTEMS.map(pgServers).filter((n) => n > 0);
+const SEVERAL = PG_COUNTS.some((n) => n > 1);
+
+/** Which clients of an end-to-end run talk to which of `n` servers (workloads.ts: producer 0, workers round-robin). */
+function e2eLayout(n: number): string {
+  const on = Array.from({ length: n }, (_, i) => [...(i === 0 ? ["producer"] : []), ...Array.from({ length: SETTINGS.workers }, (_, j) => j).filter((j) => j % n === i).map((j) => `worker ${j}`)]);
+  return on.map((clients, i) => `server ${i}: ${clients.length > 0 ? clients.join(", ") : "no client (follows only)"}`).join("; ");
+}
+
+/** Printed under the table and kept in the JSON document (several PostgreSQL servers only). */
+const NOTES: string[] = SEVERAL
+  ? [
+      `aq-postgres-xN: N ActionQueue servers (node dist/main.js --storage postgres, each on its own port) on one fresh database per workload run; client processes spread round-robin, producer i → server i % N, worker j → server j % N.`,
+      ...PG_COUNTS.filter((n) => n > 1).map((n) => `end to end with ${n} servers: ${e2eLayout(n)}.`),
+      `Workloads with a single client process use server 0 only: submit only, the wake-up and sequential probes, and the process-only pre-fill (its workers are spread).`,
+      `Commit figures with N servers: the N servers' GET /metrics added up (commits, commit seconds, commands, writes; each server counts its own commits): group commit mean = over all their commits; commits per 1,000 runs and writes per commit over all of them; wall time committing = summed commit time / timed span (the commit lock runs the servers' commits one at a time; lock waits are not in a commit's time). Each server's own figures: samples[workload]["aq-postgres-xN"][round].perServer.`,
+    ]
+  : [];
 
 const samples: Samples = {};
 const orders: SystemName[][] = [];
@@ -181,13 +235,26 @@ async function main(): Promise<void> {
     redis["bullmq-fsync"] = await startRedis("bullmq-fsync");
     redisInfo = (await defaults.client.info("server")).match(/redis_version:(\S+)/)?.[1] ?? "";
   }
-  const cluster = SYSTEMS.includes("aq-postgres") ? await PgCluster.start() : null;
+  const cluster = SYSTEMS.some((sys) => pgServers(sys) > 0) ? await PgCluster.start() : null;
   const pgSettings = cluster ? await cluster.settings() : null;
 
-  /** A workload against one ActionQueue server, with the server's commit figures added. */
-  const onServer = async (server: AqServer, f: (t: Target) => Promise<Sample>): Promise<Sample> => {
-    const sample = await f({ system: "aq", url: server.url });
-    const c = await server.commits();
+  /**
+   * A workload against one or more ActionQueue servers (the clients spread over them, see
+   * workloads.ts), with the servers' commit figures added. With several servers (one
+   * database) every figure is the servers' sum: commits, commit seconds, commands and writes
+   * each server counts for its own commits only, so the sums cover every commit made.
+   * commitMeanMs is then the mean over all the servers' commits, commitsPer1000 and
+   * verbsPerCommit are per run and per commit over all of them, and commitBusy is the summed
+   * commit time over the timed span: the commit lock runs the servers' commits one at a time,
+   * so it stays the share of the wall time the database spent committing (the time waiting
+   * for the lock is not in a commit's duration). Each server's own figures are in perServer.
+   */
+  const onServers = async (servers: readonly AqServer[], f: (t: Targets) => Promise<Sample>): Promise<Sample> => {
+    const [first, ...rest] = servers.map((server): Target => ({ system: "aq", url: server.url }));
+    if (!first) throw new Error("no ActionQueue server");
+    const sample = await f([first, ...rest]);
+    const each = await Promise.all(servers.map((server) => server.commits()));
+    const c = sumCommits(each);
     const runs = typeof sample.processed === "number" ? sample.processed : NaN;
     return {
       ...sample,
@@ -196,27 +263,29 @@ async function main(): Promise<void> {
       commitsPer1000: (c.commits / runs) * 1000,
       verbsPerCommit: c.verbs / c.commits,
       commandsPerCommit: c.commands / c.commits,
-      // Every commit of the server's life (it is fresh per run) over the timed span.
+      // Every commit of the servers' life (they are fresh per run) over the timed span.
       commitBusy: typeof sample.ms === "number" ? (c.commitSeconds * 1000) / sample.ms : NaN,
+      ...(servers.length > 1 ? { servers: servers.length, perServer: each } : {}),
     };
   };
 
-  /** A fresh system for one workload run: a new server and data directory (or database), or FLUSHALL. */
-  const run = async (sys: SystemName, f: (t: Target) => Promise<Sample>): Promise<Sample> => {
+  /** A fresh system for one workload run: new server(s) and data directory (or database), or FLUSHALL. */
+  const run = async (sys: SystemName, f: (t: Targets) => Promise<Sample>): Promise<Sample> => {
     const r = redis[sys];
     if (r) {
       await freshRedis(r);
-      return f({ system: "bullmq", host: r.host, port: r.port });
+      return f([{ system: "bullmq", host: r.host, port: r.port }]);
     }
-    if (sys === "aq-postgres") {
+    const n = pgServers(sys);
+    if (n > 0) {
       if (!cluster) throw new Error("no PostgreSQL cluster");
       const db = await cluster.createDatabase();
       try {
-        const server = await AqServer.start(null, db.url);
+        const servers = await startAqServers(n, db.url);
         try {
-          return await onServer(server, f);
+          return await onServers(servers, f);
         } finally {
-          await server.stop();
+          await stopAqServers(servers);
         }
       } finally {
         await cluster.dropDatabase(db.name);
@@ -224,7 +293,7 @@ async function main(): Promise<void> {
     }
     const server = await AqServer.start();
     try {
-      return await onServer(server, f);
+      return await onServers([server], f);
     } finally {
       await server.stop();
     }
@@ -241,7 +310,7 @@ async function main(): Promise<void> {
     const total = CONFIG.big + CONFIG.rounds * CONFIG.cycleRuns;
     log(`pre-filling ${total.toLocaleString("en-US")} READY runs for the big-backlog figures (BatchSubmitTasks of 1,000, ${CONFIG.prefillProcs} processes × ${SETTINGS.inflight} in flight)`);
     const server = await AqServer.start(bigDir);
-    const ms = await prefill({ system: "aq", url: server.url }, total, SETTINGS, CONFIG.prefillProcs, "big backlog");
+    const ms = await prefill([{ system: "aq", url: server.url }], total, SETTINGS, CONFIG.prefillProcs, "big backlog");
     samples["aq-prefill-big"] = { aq: [{ value: total / (ms / 1000), ms, total }] };
     await server.stop(true);
   }
@@ -255,7 +324,7 @@ async function main(): Promise<void> {
     await attempt("aq-cycles-small", "aq", async () => {
       const server = await AqServer.start();
       try {
-        await prefill({ system: "aq", url: server.url }, CONFIG.smallBacklog + CONFIG.cycleRuns, SETTINGS, 1, "small backlog");
+        await prefill([{ system: "aq", url: server.url }], CONFIG.smallBacklog + CONFIG.cycleRuns, SETTINGS, 1, "small backlog");
         return { ...(await cycles(server.url, CONFIG.cycleRuns, SETTINGS.width)), backlogAtStart: CONFIG.smallBacklog + CONFIG.cycleRuns };
       } finally {
         await server.stop();
@@ -274,7 +343,7 @@ async function main(): Promise<void> {
       return { ...(await cycles(server.url, CONFIG.cycleRuns, SETTINGS.width)), backlogAtStart: CONFIG.big + (CONFIG.rounds - round) * CONFIG.cycleRuns };
     });
     if (big) await (big as AqServer).stop(true);
-    await attempt("aq-watch", "aq", () => run("aq", (t) => watchFanOut(t.system === "aq" ? t.url : "", CONFIG.watchers, CONFIG.watchTasks, CONFIG.watchBatch, SETTINGS)));
+    await attempt("aq-watch", "aq", () => run("aq", (t) => watchFanOut(t[0].system === "aq" ? t[0].url : "", CONFIG.watchers, CONFIG.watchTasks, CONFIG.watchBatch, SETTINGS)));
   }
 
   const seconds = (performance.now() - t0) / 1000;
@@ -283,15 +352,19 @@ async function main(): Promise<void> {
   console.log("");
   const measured = [
     ...(SYSTEMS.includes("aq") ? [`ActionQueue${BUILT_ENTRY === "memory" ? " (in-memory store)" : " (LMDB)"}`] : []),
-    ...(cluster ? [`ActionQueue on PostgreSQL ${cluster.version} (one server, throw-away cluster on loopback: ${Object.entries(pgSettings ?? {}).map(([n, v]) => `${n}=${v}`).join(", ")})`] : []),
+    ...(cluster ? [`ActionQueue on PostgreSQL ${cluster.version} (${SEVERAL ? `${PG_COUNTS.join(", ")} server(s) on one database` : "one server"}, throw-away cluster on loopback: ${Object.entries(pgSettings ?? {}).map(([n, v]) => `${n}=${v}`).join(", ")})`] : []),
     ...(CONFIG.bullmq ? [`BullMQ ${packageVersion("bullmq")} (ioredis ${packageVersion("ioredis")}) on Redis ${redisInfo}`] : []),
   ];
   console.log(`${measured.join(" vs ")} — ${cpu.length} × ${cpu[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
   console.log(`${rounds}; systems per round in rotated order: ${orders.map((o) => o.join(" → ")).join(" | ")}`);
   console.log(`16-byte payloads; ${SETTINGS.workers} worker processes (AQ lease batch / BullMQ concurrency ${SETTINGS.width}); batches of ${SETTINGS.batch}, ${SETTINGS.inflight} in flight`);
-  console.log(`"× faster/slower": throughput x/baseline, latency baseline/x (AQ vs BullMQ: AQ on LMDB against that BullMQ setup; PostgreSQL vs LMDB: ActionQueue on PostgreSQL against ActionQueue on LMDB).`);
+  console.log(`"× faster/slower": throughput x/baseline, latency baseline/x (AQ vs BullMQ: AQ on LMDB against that BullMQ setup; PostgreSQL vs LMDB: ActionQueue on PostgreSQL against ActionQueue on LMDB${SEVERAL && PG_COUNTS.includes(1) ? "; xN vs 1 server: N PostgreSQL servers against one" : ""}).`);
   console.log("");
   console.log(comparisonTable(ROWS, samples, SYSTEMS));
+  if (NOTES.length > 0) {
+    console.log("");
+    for (const note of NOTES) console.log(`Note: ${note}`);
+  }
   if (AQ_ONLY) {
     console.log("");
     console.log(aqOnlyTable(AQ_ROWS, samples));
@@ -329,17 +402,20 @@ async function main(): Promise<void> {
       timing: "throughput from go (first submit, or worker start) to the last completion reported by the workers (coordinator clock, counts coalesced every 5 ms); submit only timed by the producer; latencies inside one client process (performance.now)",
       order: `each round runs every workload for the systems (${SYSTEMS.join(", ")}) back to back, rotating the order per round`,
       ...(cluster
-        ? { postgres: "aq-postgres: node dist/main.js --storage postgres --postgres-url <a fresh database per workload run> --log-level warn, on a throw-away cluster started by scripts/pg-cluster.mjs (127.0.0.1, fsync and synchronous_commit on, otherwise initdb defaults); the database is dropped after the run" }
+        ? {
+            postgres: `aq-postgres: node dist/main.js --storage postgres --postgres-url <a fresh database per workload run> --log-level warn, on a throw-away cluster started by scripts/pg-cluster.mjs (127.0.0.1, fsync and synchronous_commit on, otherwise initdb defaults); the database is dropped after the run${SEVERAL ? ". aq-postgres-xN: N such servers on the one database (server 0 started first, then the others), stopped before it is dropped" : ""}`,
+          }
         : {}),
-      commits: "ActionQueue runs: after the workload, GET /metrics on the server: actionqueue_commit_duration_seconds (sum, count) and actionqueue_commit_batch_{commands,verbs} sums; commitBusy = commit seconds / the timed span",
+      commits: `ActionQueue runs: after the workload, GET /metrics on the server: actionqueue_commit_duration_seconds (sum, count) and actionqueue_commit_batch_{commands,verbs} sums; commitBusy = commit seconds / the timed span${SEVERAL ? "; with N servers, the sums over the N servers (see notes)" : ""}`,
     },
+    notes: NOTES,
     roundOrders: orders,
-    rows: summaries([...ROWS, ...AQ_ROWS], samples),
+    rows: summaries([...ROWS, ...AQ_ROWS], samples, SYSTEMS),
     samples,
   });
   console.log("");
   console.log(`JSON: ${path} (${seconds.toFixed(0)} s in all)`);
-  for (const r of Object.values(redis)) await stopRedis(r);
+  for (const r of Object.values(redis)) if (r) await stopRedis(r);
   cluster?.stop();
   if (bigDir) removeDir(bigDir);
 }

@@ -6,19 +6,39 @@ import { join } from "node:path";
 import type { Sample } from "./workloads.js";
 
 /**
- * Every system the benchmark knows; a run measures some of them (BENCH_STORES,
+ * The fixed systems the benchmark knows; a run measures some of them (BENCH_STORES,
  * BENCH_BULLMQ). "aq" is ActionQueue on LMDB (the key older result files use), "aq-postgres"
- * ActionQueue with `--storage postgres`.
+ * ActionQueue with `--storage postgres`, one server. BENCH_PG_SERVERS adds
+ * "aq-postgres-x2", "aq-postgres-x3", …: N servers on one database (`pgSystem`).
  */
 export const SYSTEMS = ["aq", "aq-postgres", "bullmq-defaults", "bullmq-fsync"] as const;
-export type SystemName = (typeof SYSTEMS)[number];
+/** ActionQueue on PostgreSQL with N > 1 servers sharing one database. */
+export type PgServersSystem = `aq-postgres-x${number}`;
+export type SystemName = (typeof SYSTEMS)[number] | PgServersSystem;
 
-export const SYSTEM_LABELS: Record<SystemName, string> = {
+const SYSTEM_LABELS: Record<(typeof SYSTEMS)[number], string> = {
   aq: "ActionQueue",
   "aq-postgres": "ActionQueue on PostgreSQL",
   "bullmq-defaults": "BullMQ defaults",
   "bullmq-fsync": "BullMQ fsync always",
 };
+
+/** The PostgreSQL system with `n` servers: "aq-postgres" for one (the older key), else "aq-postgres-x<n>". */
+export function pgSystem(n: number): SystemName {
+  return n === 1 ? "aq-postgres" : `aq-postgres-x${n}`;
+}
+
+/** How many ActionQueue servers on PostgreSQL `sys` runs (0: not a PostgreSQL system). */
+export function pgServers(sys: SystemName): number {
+  if (sys === "aq-postgres") return 1;
+  const m = /^aq-postgres-x(\d+)$/.exec(sys);
+  return m ? Number(m[1]) : 0;
+}
+
+export function systemLabel(sys: SystemName): string {
+  const n = pgServers(sys);
+  return n > 1 ? `ActionQueue on PostgreSQL, ${n} servers` : SYSTEM_LABELS[sys as (typeof SYSTEMS)[number]];
+}
 
 export type Outcome = Sample | { readonly error: string };
 
@@ -105,12 +125,14 @@ function ratioColumns(systems: readonly SystemName[]): [string, SystemName, Syst
   if (has("aq") && has("bullmq-defaults")) cols.push(["AQ vs BullMQ defaults", "aq", "bullmq-defaults"]);
   if (has("aq") && has("bullmq-fsync")) cols.push(["AQ vs BullMQ fsync", "aq", "bullmq-fsync"]);
   if (has("aq-postgres") && has("aq")) cols.push(["PostgreSQL vs LMDB", "aq-postgres", "aq"]);
+  // Several PostgreSQL servers against one (only when the one-server system is measured too).
+  if (has("aq-postgres")) for (const sys of systems) if (pgServers(sys) > 1) cols.push([`x${pgServers(sys)} vs 1 server`, sys, "aq-postgres"]);
   return cols;
 }
 
 export function comparisonTable(rows: Row[], samples: Samples, systems: readonly SystemName[] = ["aq", "bullmq-defaults", "bullmq-fsync"]): string {
   const cols = ratioColumns(systems);
-  const header = ["workload", ...systems.map((sys) => SYSTEM_LABELS[sys]), ...cols.map(([label]) => label)];
+  const header = ["workload", ...systems.map(systemLabel), ...cols.map(([label]) => label)];
   const body = rows.map((row) => {
     const s = (sys: SystemName) => summarize(samples[row.workload]?.[sys], row.field);
     return [row.label, ...systems.map((sys) => cell(s(sys), row)), ...cols.map(([, a, b]) => (row.ratio === false ? "" : ratioText(advantage(s(a), s(b), row.kind))))];
@@ -125,17 +147,26 @@ export function aqOnlyTable(rows: Row[], samples: Samples): string {
   );
 }
 
-/** Every row's summaries and ratios, for the JSON document. */
-export function summaries(rows: Row[], samples: Samples): Record<string, unknown>[] {
+/**
+ * Every row's summaries and ratios, for the JSON document: a summary per fixed system (null
+ * when not measured, as older files have them) and per extra system measured (`systems`:
+ * "aq-postgres-x2", …); `serversAdvantageVsOne` holds each several-server system against
+ * "aq-postgres" (>1: the N servers did better).
+ */
+export function summaries(rows: Row[], samples: Samples, systems: readonly SystemName[] = SYSTEMS): Record<string, unknown>[] {
+  const all = [...SYSTEMS, ...systems.filter((sys) => !(SYSTEMS as readonly string[]).includes(sys))];
+  const several = systems.filter((sys) => pgServers(sys) > 1);
   return rows.map((row) => {
-    const by = Object.fromEntries(SYSTEMS.map((sys) => [sys, summarize(samples[row.workload]?.[sys], row.field)]));
+    const by: Partial<Record<SystemName, Summary | null>> = Object.fromEntries(all.map((sys) => [sys, summarize(samples[row.workload]?.[sys], row.field)]));
     const aq = by.aq ?? null;
+    const pg1 = by["aq-postgres"] ?? null;
     return {
       ...row,
       ...by,
       aqAdvantageVsDefaults: advantage(aq, by["bullmq-defaults"] ?? null, row.kind),
       aqAdvantageVsFsync: advantage(aq, by["bullmq-fsync"] ?? null, row.kind),
-      postgresAdvantageVsLmdb: advantage(by["aq-postgres"] ?? null, aq, row.kind),
+      postgresAdvantageVsLmdb: advantage(pg1, aq, row.kind),
+      ...(several.length > 0 ? { serversAdvantageVsOne: Object.fromEntries(several.map((sys) => [sys, advantage(by[sys] ?? null, pg1, row.kind)])) } : {}),
     };
   });
 }

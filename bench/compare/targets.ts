@@ -1,8 +1,8 @@
 /**
  * The servers under test, each in its own process: the ActionQueue server (`node
  * dist/main.js`, built once; on LMDB in a fresh data directory, or with `--storage postgres`
- * on a fresh database of a throw-away cluster, `PgCluster`) and two redis-server instances
- * (`scripts/redis-server.sh`).
+ * on a fresh database of a throw-away cluster, `PgCluster`; or N such servers sharing one
+ * database, `startAqServers`) and two redis-server instances (`scripts/redis-server.sh`).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -102,7 +102,7 @@ export class AqServer {
    * `actionqueue_commit_duration_seconds`, store-agnostic — LMDB's write and flush, or
    * PostgreSQL's transaction up to the durable COMMIT).
    */
-  async commits(): Promise<{ commits: number; commitSeconds: number; commands: number; verbs: number }> {
+  async commits(): Promise<Commits> {
     const text = await (await fetch(`${this.url}/metrics`)).text();
     const get = (name: string): number => {
       const m = text.match(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m"));
@@ -121,6 +121,43 @@ export class AqServer {
     await stopProcess(this.cp);
     if (!keepData) removeDir(this.dataDir);
   }
+}
+
+/** A server's commit figures (GET /metrics): count and summed seconds of its commits, summed commands and store writes. */
+export interface Commits {
+  readonly commits: number;
+  readonly commitSeconds: number;
+  readonly commands: number;
+  readonly verbs: number;
+}
+
+/** Several servers' commit figures added up (each server counts only its own commits). */
+export function sumCommits(all: readonly Commits[]): Commits {
+  const add = (k: keyof Commits) => all.reduce((a, c) => a + c[k], 0);
+  return { commits: add("commits"), commitSeconds: add("commitSeconds"), commands: add("commands"), verbs: add("verbs") };
+}
+
+/**
+ * `n` ActionQueue servers with `--storage postgres` on the one database `postgresUrl`, each
+ * on its own port with its own (unused) data directory. They start one after the other:
+ * server 0 first, on the empty database (it creates the schema), then the others, each once
+ * the previous one answers SERVING; start-up is not timed. Should one fail to start, those
+ * already running are stopped before the error is thrown.
+ */
+export async function startAqServers(n: number, postgresUrl: string): Promise<AqServer[]> {
+  const servers: AqServer[] = [];
+  try {
+    for (let i = 0; i < n; i++) servers.push(await AqServer.start(null, postgresUrl));
+    return servers;
+  } catch (e) {
+    await stopAqServers(servers);
+    throw e;
+  }
+}
+
+/** Stops every server of `startAqServers` (all at once) and removes their data directories. */
+export async function stopAqServers(servers: readonly AqServer[]): Promise<void> {
+  await Promise.all(servers.map((s) => s.stop()));
 }
 
 export interface RedisInstance {

@@ -3,6 +3,12 @@
  * waits until they are connected, starts them and measures. Throughputs are timed on the
  * coordinator's clock (go → the worker count reaching N, counts coalesced every 5 ms) or by
  * the producer itself (submit only); latencies inside one client process.
+ *
+ * Every workload gets the system's servers as a list (`Targets`): one server for LMDB,
+ * BullMQ and "aq-postgres", N for "aq-postgres-xN" (N servers on one database). Client
+ * processes are spread over them round-robin: the i-th producer talks to server i % N, the
+ * j-th worker to server j % N; a workload with a single client process (submit only, the
+ * wake-up and sequential probes, the process-only pre-fill) uses server 0.
  */
 import type { Agent } from "./procs.js";
 import { log, withAgents } from "./procs.js";
@@ -28,6 +34,14 @@ export interface Sample {
 }
 
 const QUEUE = "bench";
+
+/** The servers of the system under test, in order (at least one). */
+export type Targets = readonly [Target, ...Target[]];
+
+/** The server the i-th client process of its kind talks to: round-robin over the targets. */
+export function targetFor(targets: Targets, i: number): Target {
+  return targets[i % targets.length] as Target;
+}
 
 /** Resolves when `get()` reaches `target`; rejects when it has not moved for `stallMs` or an agent fails. */
 async function until(get: () => number, target: number, stallMs: number, agents: Agent[], what: string): Promise<number> {
@@ -79,10 +93,10 @@ async function runWorkers(workers: Agent[], n: number, s: Settings, what: string
 }
 
 /** N submitted in batches while the workers lease and complete; first submit → last completion. */
-export function endToEnd(target: Target, n: number, s: Settings): Promise<Sample> {
+export function endToEnd(targets: Targets, n: number, s: Settings): Promise<Sample> {
   return withAgents(async (spawn) => {
-    const workers = Array.from({ length: s.workers }, () => spawn(workerRole(target, s)));
-    const producer = spawn(producerRole(target, n, s));
+    const workers = Array.from({ length: s.workers }, (_, j) => spawn(workerRole(targetFor(targets, j), s)));
+    const producer = spawn(producerRole(targetFor(targets, 0), n, s));
     await Promise.all([...workers, producer].map((a) => a.ready));
     for (const w of workers) w.go();
     let t0 = 0;
@@ -96,9 +110,9 @@ export function endToEnd(target: Target, n: number, s: Settings): Promise<Sample
 }
 
 /** N batched submits, no worker: tasks/s, timed by the producer. */
-export function submitOnly(target: Target, n: number, s: Settings): Promise<Sample> {
+export function submitOnly(targets: Targets, n: number, s: Settings): Promise<Sample> {
   return withAgents(async (spawn) => {
-    const producer = spawn(producerRole(target, n, s));
+    const producer = spawn(producerRole(targetFor(targets, 0), n, s));
     await producer.ready;
     producer.go();
     const p = (await Promise.race([producer.result, producer.failed])) as ProducerResult;
@@ -106,11 +120,11 @@ export function submitOnly(target: Target, n: number, s: Settings): Promise<Samp
   });
 }
 
-/** Submits `total` tasks from `procs` producer processes (not timed); logs progress. */
-export function prefill(target: Target, total: number, s: Settings, procs: number, label: string): Promise<number> {
+/** Submits `total` tasks from `procs` producer processes (not timed; producer i to server i % N); logs progress. */
+export function prefill(targets: Targets, total: number, s: Settings, procs: number, label: string): Promise<number> {
   return withAgents(async (spawn) => {
     const per = Math.ceil(total / procs);
-    const producers = Array.from({ length: procs }, (_, i) => spawn(producerRole(target, Math.min(per, total - i * per), { ...s, batch: 1_000 }, true)));
+    const producers = Array.from({ length: procs }, (_, i) => spawn(producerRole(targetFor(targets, i), Math.min(per, total - i * per), { ...s, batch: 1_000 }, true)));
     await Promise.all(producers.map((p) => p.ready));
     let done = 0;
     for (const p of producers) p.counts((k) => (done += k));
@@ -129,10 +143,10 @@ export function prefill(target: Target, total: number, s: Settings, procs: numbe
 }
 
 /** A pre-filled backlog of N (not timed), then the workers: worker start → last completion. */
-export async function processOnly(target: Target, n: number, s: Settings): Promise<Sample> {
-  const prefillMs = await prefill(target, n, { ...s, inflight: s.inflight }, 1, "process-only backlog");
+export async function processOnly(targets: Targets, n: number, s: Settings): Promise<Sample> {
+  const prefillMs = await prefill(targets, n, { ...s, inflight: s.inflight }, 1, "process-only backlog");
   return withAgents(async (spawn) => {
-    const workers = Array.from({ length: s.workers }, () => spawn(workerRole(target, s)));
+    const workers = Array.from({ length: s.workers }, (_, j) => spawn(workerRole(targetFor(targets, j), s)));
     await Promise.all(workers.map((w) => w.ready));
     let t0 = 0;
     const done = runWorkers(workers, n, s, "process only", () => t0);
@@ -154,9 +168,9 @@ function latencySample(r: LatencyResult, extra: Record<string, unknown>): Sample
 }
 
 /** One waiting worker; single submits at `rate`/s from the same process: sent → run received. */
-export function wakeup(target: Target, rate: number, s: Settings): Promise<Sample> {
+export function wakeup(targets: Targets, rate: number, s: Settings): Promise<Sample> {
   return withAgents(async (spawn) => {
-    const a = spawn({ role: "wakeup", target, queue: QUEUE, rate, seconds: s.wakeSeconds, warmupSeconds: s.wakeWarmupSeconds, width: s.width });
+    const a = spawn({ role: "wakeup", target: targets[0], queue: QUEUE, rate, seconds: s.wakeSeconds, warmupSeconds: s.wakeWarmupSeconds, width: s.width });
     await a.ready;
     a.go();
     const r = (await Promise.race([a.result, a.failed])) as LatencyResult;
@@ -165,9 +179,9 @@ export function wakeup(target: Target, rate: number, s: Settings): Promise<Sampl
 }
 
 /** One client awaiting each single submit. */
-export function sequential(target: Target, s: Settings): Promise<Sample> {
+export function sequential(targets: Targets, s: Settings): Promise<Sample> {
   return withAgents(async (spawn) => {
-    const a = spawn({ role: "sequential", target, queue: QUEUE, count: s.seqCount, warmup: s.seqWarmup });
+    const a = spawn({ role: "sequential", target: targets[0], queue: QUEUE, count: s.seqCount, warmup: s.seqWarmup });
     await a.ready;
     a.go();
     const r = (await Promise.race([a.result, a.failed])) as LatencyResult;
