@@ -1,3 +1,5 @@
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { defineConfig } from "vitest/config";
 
 // Unit tests (test/unit) touch no disk, network or real time; contract tests (test/contract)
@@ -10,6 +12,13 @@ const ENGINE_SUITES = ["commands", "timers", "watch", "concurrency", "regression
   (name) => `test/integration/engine/${name}.test.ts`,
 );
 
+// The "engine-on-postgres" project runs the same engine suites over PostgreSQL
+// (AQ_TEST_STORE=postgres, a database per engine on one cluster), when Debian's postgresql is
+// installed (`.ci/run` installs it); without it the project is left out, with a warning.
+const PG_LIB = "/usr/lib/postgresql";
+const HAVE_POSTGRES = existsSync(PG_LIB) && readdirSync(PG_LIB).some((v) => existsSync(join(PG_LIB, v, "bin", "initdb")));
+if (!HAVE_POSTGRES) console.warn(`vitest: project engine-on-postgres SKIPPED — no ${PG_LIB}/<version>/bin/initdb (apt-get install -y postgresql)`);
+
 export default defineConfig({
   test: {
     testTimeout: 60_000,
@@ -21,6 +30,9 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: "all", include: ["test/**/*.test.ts"] } },
       { extends: true, test: { name: "engine-on-memory", include: ENGINE_SUITES, env: { AQ_TEST_STORE: "memory" } } },
+      ...(HAVE_POSTGRES
+        ? [{ extends: true as const, test: { name: "engine-on-postgres", include: ENGINE_SUITES, env: { AQ_TEST_STORE: "postgres" }, globalSetup: ["test/support/postgres-setup.ts"] } }]
+        : []),
     ],
   },
 });

@@ -1,6 +1,8 @@
 /**
- * Real engines over real LMDB directories for integration tests: a temp directory per
- * engine, a manual clock, sequential ids and a seeded random source.
+ * Real engines over real stores for integration tests: a temp directory per engine (LMDB),
+ * a manual clock, sequential ids and a seeded random source. AQ_TEST_STORE picks the store:
+ * LMDB (default), the in-memory reference ("memory"), or PostgreSQL ("postgres": a new
+ * database per engine on the run's cluster, test/support/postgres-setup.ts).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +14,9 @@ import type { TaskSpec } from "../../src/domain/task-spec.js";
 import type { Store } from "../../src/engine/ports.js";
 import { LmdbStore } from "../../src/storage/lmdb/store.js";
 import { MemoryStore } from "../../src/storage/memory/memory-store.js";
+import { PgStore } from "../../src/storage/postgres/store.js";
+import { inject } from "vitest";
+import pg from "pg";
 import { ManualClock } from "./clock.js";
 import { sequentialIds } from "./ids.js";
 
@@ -45,21 +50,41 @@ export interface TestEngine {
 }
 
 /**
- * Which store engine tests run on: LMDB in a temp directory (the default), or the in-memory
- * reference store when AQ_TEST_STORE=memory (the "engine-on-memory" vitest project runs the
- * engine suites that way too, so both stores are held to the same behaviour).
+ * Which store engine tests run on: LMDB in a temp directory (the default), the in-memory
+ * reference store when AQ_TEST_STORE=memory, or PostgreSQL when AQ_TEST_STORE=postgres (the
+ * "engine-on-memory" and "engine-on-postgres" vitest projects run the engine suites those
+ * ways too, so every store is held to the same behaviour).
  */
-export const TEST_STORE: "lmdb" | "memory" = process.env.AQ_TEST_STORE === "memory" ? "memory" : "lmdb";
+export const TEST_STORE: "lmdb" | "memory" | "postgres" = process.env.AQ_TEST_STORE === "memory" ? "memory" : process.env.AQ_TEST_STORE === "postgres" ? "postgres" : "lmdb";
+
+let databases = 0;
+
+/** A new database on the run's cluster (engine-on-postgres): its URL. */
+async function freshDatabase(): Promise<string> {
+  const base = inject("pgUrl");
+  const name = `aq_engine_${process.pid}_${++databases}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
 
 /** Opens an engine on `dir` (a new temp dir by default) with timers off. */
 export async function openTestEngine(
-  options: Partial<EngineOptions> & { dir?: string; clock?: ManualClock; ids?: ReturnType<typeof sequentialIds>; memory?: MemoryStore } = {},
+  options: Partial<EngineOptions> & { dir?: string; clock?: ManualClock; ids?: ReturnType<typeof sequentialIds>; memory?: MemoryStore; pgUrl?: string } = {},
 ): Promise<TestEngine> {
   const dir = options.dir ?? tempDir();
   const clock = options.clock ?? new ManualClock();
   const ids = options.ids ?? sequentialIds();
   const memory = TEST_STORE === "memory" ? (options.memory ?? MemoryStore.open()) : undefined;
-  const store: Store = memory ?? (await LmdbStore.open({ path: dir }));
+  const pgUrl = TEST_STORE === "postgres" ? (options.pgUrl ?? (await freshDatabase())) : undefined;
+  const store: Store = memory ?? (pgUrl ? await PgStore.open({ url: pgUrl }) : await LmdbStore.open({ path: dir }));
   const engine = await Engine.open({ store, clock, ids, random: seededRandom(7), autoTimers: false, ...options });
   const self: TestEngine = {
     engine,
@@ -67,7 +92,7 @@ export async function openTestEngine(
     dir,
     async reopen(extra = {}) {
       await engine.close();
-      return openTestEngine({ ...options, ...extra, dir, clock, ids, ...(memory ? { memory: await memory.reopen() } : {}) });
+      return openTestEngine({ ...options, ...extra, dir, clock, ids, ...(memory ? { memory: await memory.reopen() } : {}), ...(pgUrl ? { pgUrl } : {}) });
     },
     close: () => engine.close(),
     async cleanup() {
