@@ -3,6 +3,10 @@
  * with run-time loaded protos, Connect over gRPC, Connect JSON over HTTP/1.1) through the
  * normalising adapter in test/support/scenario-client.ts. One server per client kind; every
  * test works in its own queue (and concurrency key) so tests never see each other's runs.
+ *
+ * Once more over three servers on one PostgreSQL database (docs/scaling.md), Connect over
+ * gRPC: every call goes to the next server in turn (test/support/round-robin-client.ts), so
+ * each step of a scenario is served by another server than the one before it.
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,6 +21,8 @@ import {
   scenarioClient,
   type WatchStream,
 } from "../support/scenario-client.js";
+import { HAVE_POSTGRES, type PostgresCluster, startPostgres, warnWithoutPostgres } from "../support/postgres.js";
+import { roundRobin } from "../support/round-robin-client.js";
 import { type ServerProcess, startServer } from "../support/server.js";
 
 const FAILED_PRECONDITION = 9;
@@ -89,20 +95,44 @@ async function readThrough(w: WatchStream, upTo: number, timeoutMs = HANG_MS): P
   }
 }
 
-describe.each(CLIENT_KINDS)("scenarios over %s", (kind: ClientKind) => {
-  let server: ServerProcess;
+warnWithoutPostgres("scenarios.test.ts (three servers on PostgreSQL)");
+
+/** Where the scenarios run: one LMDB server per client kind, and three servers on one PostgreSQL. */
+interface Setup {
+  readonly name: string;
+  readonly kind: ClientKind;
+  readonly postgres: boolean;
+}
+
+const SETUPS: Setup[] = [
+  ...CLIENT_KINDS.map((kind) => ({ name: kind, kind, postgres: false })),
+  ...(HAVE_POSTGRES ? [{ name: "connect-grpc, three servers on one PostgreSQL", kind: "connect-grpc" as const, postgres: true }] : []),
+];
+
+describe.each(SETUPS)("scenarios over $name", ({ kind, postgres }: Setup) => {
+  const servers: ServerProcess[] = [];
+  let cluster: PostgresCluster | undefined;
   let aq: ScenarioClient;
   let seq = 0;
   /** A queue name no other test (or client kind) uses. */
   const queue = (name: string) => `sc.${kind}.${name}.${++seq}`;
 
   beforeAll(async () => {
-    server = await startServer();
-    aq = scenarioClient(kind, server.port);
-  });
+    if (!postgres) {
+      servers.push(await startServer());
+      aq = scenarioClient(kind, servers[0]?.port ?? 0);
+      return;
+    }
+    cluster = await startPostgres();
+    const url = await cluster.createDatabase("scenarios");
+    // One after another: the first creates the schema.
+    for (let i = 0; i < 3; i++) servers.push(await startServer({ args: ["--storage", "postgres", "--postgres-url", url] }));
+    aq = roundRobin(servers.map((s) => scenarioClient(kind, s.port)));
+  }, 180_000);
   afterAll(async () => {
     aq?.close();
-    await server?.cleanup();
+    for (const s of servers) await s.cleanup();
+    await cluster?.stop();
   });
 
   it("runs a once task to COMPLETED and keeps the successful attempt with its output", async () => {
