@@ -141,14 +141,12 @@ export class PgStore implements SharedStore {
   static async open(options: PgStoreOptions): Promise<PgStore> {
     const where = describe(options.url);
     const log = options.log;
-    const pool = new pg.Pool(poolConfig({ connectionString: options.url, max: 4, connectionTimeoutMillis: 10_000 }));
+    // Durability does not depend on the database's setting: every connection commits
+    // synchronously (a startup parameter, so no query races the first one on a new client).
+    const pool = new pg.Pool(poolConfig({ connectionString: options.url, max: 4, connectionTimeoutMillis: 10_000, options: "-c synchronous_commit=on" }));
     // An idle client the server dropped is re-emitted here; without a listener it is fatal.
     // The next query reconnects; a commit on a dead connection rejects with STORAGE_IO.
     pool.on("error", (e) => log?.warn({ err_message: oneLine(e) }, "PostgreSQL connection lost (idle); the next query reconnects"));
-    // Durability does not depend on the database's setting: every connection commits synchronously.
-    pool.on("connect", (client) => {
-      client.query("SET synchronous_commit TO on").catch(() => undefined);
-    });
     const store = new PgStore(options.url, pool, log);
     try {
       await pool.query("SELECT 1");
