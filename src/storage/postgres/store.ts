@@ -156,7 +156,7 @@ export class PgStore implements SharedStore {
     }
     try {
       await migrate(pool, { log: (m) => log?.info({ database: where }, m) });
-      const client = await pool.connect();
+      const client = guarded(await pool.connect());
       try {
         await store.#load(client);
       } finally {
@@ -226,7 +226,7 @@ export class PgStore implements SharedStore {
       if (this.#window) throw new EngineError("INTERNAL", "a commit window is already open");
       let client: pg.PoolClient;
       try {
-        client = await this.#pool.connect();
+        client = guarded(await this.#pool.connect());
       } catch (e) {
         throw pgStorageError(e);
       }
@@ -269,7 +269,7 @@ export class PgStore implements SharedStore {
       if (this.#window) return NOTHING;
       let client: pg.PoolClient;
       try {
-        client = await this.#pool.connect();
+        client = guarded(await this.#pool.connect());
       } catch (e) {
         throw pgStorageError(e);
       }
@@ -485,6 +485,23 @@ export class PgStore implements SharedStore {
     })();
     return this.#closed;
   }
+}
+
+/** Clients that carry this store's error listener. */
+const listened = new WeakSet<pg.PoolClient>();
+
+/**
+ * A checked-out client with an 'error' listener: the pool listens only while a client is idle,
+ * and a connection that drops while a window holds its client (the database shutting down)
+ * would otherwise emit an unhandled 'error' and end the process. The failure reaches the
+ * store anyway, through the client's next query.
+ */
+function guarded(client: pg.PoolClient): pg.PoolClient {
+  if (!listened.has(client)) {
+    listened.add(client);
+    client.on("error", () => undefined);
+  }
+  return client;
 }
 
 /** Entries collected per table, then written in key order (appends, not inserts, in the mirror). */

@@ -191,4 +191,24 @@ describe.skipIf(!HAVE_POSTGRES)("several engines on one PostgreSQL", () => {
     const leased = await b.leaseRuns(leaseRequest({ queues: ["gone"] }));
     expect(leased.grants.map((g) => g.run.id)).toEqual([runId]);
   });
+
+  // Last: it restarts the cluster.
+  it("a window whose connection the database drops fails with STORAGE_IO, without ending the process, and the store goes on", async () => {
+    const url = await cluster.createDatabase(`several_${++dbs}`);
+    const store = await PgStore.open({ url });
+    try {
+      const save = (paused: boolean) => store.commit([{ verb: "saveQueue", queue: { name: "q", paused, ratePerSecond: 0, burst: 0 } }]);
+      await store.acquire(); // a window holds a pooled client, idle, while the database goes down
+      await cluster.restart("fast");
+      await expect(save(true)).rejects.toMatchObject({ reason: "STORAGE_IO" });
+      expect(store.reader.getQueue("q")).toBeUndefined();
+      // Idle clients of the pool may have died too: the first commits after may fail, never hang.
+      let stored = false;
+      for (let i = 0; i < 10 && !stored; i++) stored = await save(false).then(() => true, () => false);
+      expect(stored).toBe(true);
+      expect(store.reader.getQueue("q")).toMatchObject({ paused: false });
+    } finally {
+      await store.close();
+    }
+  });
 });
