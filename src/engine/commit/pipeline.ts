@@ -296,8 +296,7 @@ export class Pipeline {
    * callers waiting meanwhile); a database that cannot be reached fails the whole batch.
    */
   async #open(batch: readonly Command[]): Promise<boolean> {
-    const shared = this.#shared;
-    if (!shared) return true;
+    const shared = this.#shared as SharedStore;
     const waiting = this.#syncs.splice(0);
     try {
       this.#followed(await shared.acquire());
@@ -312,7 +311,10 @@ export class Pipeline {
   }
 
   async #runBatch(batch: Command[]): Promise<void> {
-    if (!(await this.#open(batch))) return;
+    // Only a shared store's batch waits before its commands run: over any other store they
+    // run at once, in the tick the first of them was queued (a signal aborted after that is
+    // too late to drop it).
+    if (this.#shared && !(await this.#open(batch))) return;
     const cache = this.#rows ? new RowCache() : null;
     const overlay = new Overlay(cache ?? this.#store.reader);
     const done: Done[] = [];
