@@ -377,7 +377,7 @@ export class Pipeline {
         const error = EngineError.is(commitError)
           ? commitError
           : new EngineError("STORAGE_IO", `commit failed: ${String(commitError)}`, { cause: commitError });
-        this.#log.error({ err: error, commands: done.length }, "commit failed; rebuilding memory from disk");
+        this.#log.error({ err: error, commands: done.length }, "commit failed; rebuilding memory from the store");
         // The commands that joined only to share this commit were decided on what failed:
         // they run again, on their own, in the next batch (a woken long poll goes on waiting).
         for (const d of done.slice(0, ran)) d.cmd.reject(error);
