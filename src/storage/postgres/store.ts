@@ -221,26 +221,24 @@ export class PgStore implements SharedStore {
   }
 
   async #acquire(): Promise<Followed> {
-    {
-      this.#usable();
-      if (this.#window) throw new EngineError("INTERNAL", "a commit window is already open");
-      let client: pg.PoolClient;
-      try {
-        client = guarded(await this.#pool.connect());
-      } catch (e) {
-        throw pgStorageError(e);
-      }
-      try {
-        await client.query("BEGIN");
-        const { rows } = await client.query<{ seq: number }>("SELECT seq FROM change_head FOR UPDATE");
-        const head = Number(rows[0]?.seq ?? 0);
-        const followed = await this.#follow(client, head);
-        this.#window = { client, head };
-        return followed;
-      } catch (e) {
-        await this.#abandon(client);
-        throw EngineError.is(e) ? e : pgStorageError(e);
-      }
+    this.#usable();
+    if (this.#window) throw new EngineError("INTERNAL", "a commit window is already open");
+    let client: pg.PoolClient;
+    try {
+      client = guarded(await this.#pool.connect());
+    } catch (e) {
+      throw pgStorageError(e);
+    }
+    try {
+      await client.query("BEGIN");
+      const { rows } = await client.query<{ seq: number }>("SELECT seq FROM change_head FOR UPDATE");
+      const head = Number(rows[0]?.seq ?? 0);
+      const followed = await this.#follow(client, head);
+      this.#window = { client, head };
+      return followed;
+    } catch (e) {
+      await this.#abandon(client);
+      throw EngineError.is(e) ? e : pgStorageError(e);
     }
   }
 
