@@ -16,7 +16,7 @@ import { LmdbStore } from "../../src/storage/lmdb/store.js";
 import { MemoryStore } from "../../src/storage/memory/memory-store.js";
 import { PgStore } from "../../src/storage/postgres/store.js";
 import { inject } from "vitest";
-import pg from "pg";
+import { createDatabaseAt } from "./postgres.js";
 import { ManualClock } from "./clock.js";
 import { sequentialIds } from "./ids.js";
 
@@ -60,19 +60,8 @@ export const TEST_STORE: "lmdb" | "memory" | "postgres" = process.env.AQ_TEST_ST
 let databases = 0;
 
 /** A new database on the run's cluster (engine-on-postgres): its URL. */
-async function freshDatabase(): Promise<string> {
-  const base = inject("pgUrl");
-  const name = `aq_engine_${process.pid}_${++databases}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const u = new URL(base);
-  u.pathname = `/${name}`;
-  return u.toString();
+function freshDatabase(): Promise<string> {
+  return createDatabaseAt(inject("pgUrl"), `aq_engine_${process.pid}_${++databases}`);
 }
 
 /** Opens an engine on `dir` (a new temp dir by default) with timers off. */

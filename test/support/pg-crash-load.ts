@@ -29,6 +29,7 @@ import {
   type SubmitTaskResponse,
   type WatchRunsResponse,
 } from "../../clients/typescript/src/index.js";
+import { seededRandom } from "./engine.js";
 import { type ServerProcess, connectGrpc, connectJson, startServer } from "./server.js";
 
 /** The queues of the load: one without a key, two whose tasks share a key of KEY_SLOTS slots. */
@@ -43,13 +44,8 @@ const CALL_TIMEOUT_MS = 15_000;
 
 /** A small deterministic generator (mulberry32), so a run of the test can be repeated. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = seededRandom(seed);
+  return () => r.next();
 }
 
 /** One server process of the fleet, with a client of each protocol. */

@@ -87,18 +87,21 @@ export async function startPostgres(): Promise<PostgresCluster> {
         await script(["resume", dir]);
       }
     },
-    async createDatabase(name) {
-      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`createDatabase: not a plain database name: ${JSON.stringify(name)}`);
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      try {
-        await client.query(`CREATE DATABASE ${name}`);
-      } finally {
-        await client.end();
-      }
-      const u = new URL(url);
-      u.pathname = `/${name}`;
-      return u.toString();
-    },
+    createDatabase: (name) => createDatabaseAt(url, name),
   };
+}
+
+/** Creates database `name` (lower-case letters, digits and _) on the server of `url`; its URL. */
+export async function createDatabaseAt(url: string, name: string): Promise<string> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`createDatabase: not a plain database name: ${JSON.stringify(name)}`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
 }

@@ -43,7 +43,12 @@ export class Scheduler {
     this.#timer = null;
     core.timerAt = at;
     if (!Number.isFinite(at)) return;
-    const delay = Math.max(0, Math.min(at - core.clock.now(), 2_147_483_647));
+    this.#set(Math.max(0, Math.min(at - core.clock.now(), 2_147_483_647)));
+  }
+
+  /** The real timer, in `delay` ms: ticks. */
+  #set(delay: number): void {
+    const core = this.#core;
     this.#timer = setTimeout(() => {
       this.#timer = null;
       core.timerAt = Number.POSITIVE_INFINITY;
@@ -91,12 +96,7 @@ export class Scheduler {
     if (!core.options.autoTimers || !this.#started || this.#stopped) return;
     if (this.#timer) clearTimeout(this.#timer);
     core.timerAt = core.clock.now() + ms;
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      core.timerAt = Number.POSITIVE_INFINITY;
-      this.tick().catch((e: unknown) => core.log.warn({ err: e }, "timer tick failed"));
-    }, ms);
-    this.#timer.unref();
+    this.#set(ms);
   }
 }
 

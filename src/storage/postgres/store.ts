@@ -223,12 +223,7 @@ export class PgStore implements SharedStore {
   async #acquire(): Promise<Followed> {
     this.#usable();
     if (this.#window) throw new EngineError("INTERNAL", "a commit window is already open");
-    let client: pg.PoolClient;
-    try {
-      client = guarded(await this.#pool.connect());
-    } catch (e) {
-      throw pgStorageError(e);
-    }
+    const client = await this.#checkout();
     try {
       await client.query("BEGIN");
       const { rows } = await client.query<{ seq: number }>("SELECT seq FROM change_head FOR UPDATE");
@@ -265,12 +260,7 @@ export class PgStore implements SharedStore {
     return this.#serial.run(async () => {
       this.#usable();
       if (this.#window) return NOTHING;
-      let client: pg.PoolClient;
-      try {
-        client = guarded(await this.#pool.connect());
-      } catch (e) {
-        throw pgStorageError(e);
-      }
+      const client = await this.#checkout();
       try {
         const followed = await this.#follow(client, null);
         client.release();
@@ -365,6 +355,15 @@ export class PgStore implements SharedStore {
       throw this.#break(e);
     }
     this.#applied = seq;
+  }
+
+  /** A pooled client (with its 'error' listener, see `guarded`); STORAGE_IO when none can be had. */
+  async #checkout(): Promise<pg.PoolClient> {
+    try {
+      return guarded(await this.#pool.connect());
+    } catch (e) {
+      throw pgStorageError(e);
+    }
   }
 
   /** Rolls back and drops a client whose transaction failed or is abandoned. */
