@@ -80,6 +80,8 @@ export interface StoreReader {
   dueEntries(until: number, limit: number): DueEntry[];
   /** The earliest timer entry, if any. */
   nextDue(): DueEntry | undefined;
+  /** Whether the timer index holds exactly this entry. */
+  hasDue(entry: DueEntry): boolean;
   /** Occupants of a key, by run id. */
   keyHolders(key: string): KeyHolderRecord[];
   /** Every occupied key in order after `afterKey`. */

@@ -584,6 +584,16 @@ export function storeContract(name: string, open: () => Promise<StoreFixture>): 
         expect(r().dueEntries(1_000, 2)).toEqual(all.slice(0, 2));
       });
 
+      it("hasDue answers for exactly the stored entry (at, kind and run must all match)", async () => {
+        await runs(runRec(1, { due: [[100, "RETRY"]] }));
+        expect(r().hasDue({ at: 100, kind: "RETRY", runId: runId(1) })).toBe(true);
+        expect(r().hasDue({ at: 101, kind: "RETRY", runId: runId(1) })).toBe(false);
+        expect(r().hasDue({ at: 100, kind: "LEASE", runId: runId(1) })).toBe(false);
+        expect(r().hasDue({ at: 100, kind: "RETRY", runId: runId(2) })).toBe(false);
+        await commit({ verb: "dropTimer", entry: { at: 100, kind: "RETRY", runId: runId(1) } });
+        expect(r().hasDue({ at: 100, kind: "RETRY", runId: runId(1) })).toBe(false);
+      });
+
       it("nextDue is the earliest entry", async () => {
         await runs(runRec(1, { due: [[500, "RETRY"]] }), runRec(2, { due: [[70, "PROMOTE"]] }));
         expect(r().nextDue()).toEqual({ at: 70, kind: "PROMOTE", runId: runId(2) });

@@ -104,6 +104,10 @@ export class Scheduler {
 function fire(core: Core, u: Unit, d: DueEntry): boolean {
   const run = u.run(d.runId);
   if (!run || !run.due.some(([a, k]) => a === d.at && k === d.kind)) {
+    // Gone from the index already (another server applied it first: its command is decided on
+    // the current state, so this one finds nothing to do and writes nothing); else a stale
+    // entry its run no longer lists: dropped, so that it cannot fire forever.
+    if (!core.store.reader.hasDue(d)) return false;
     u.write({ verb: "dropTimer", entry: d });
     return true;
   }

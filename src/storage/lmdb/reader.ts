@@ -143,6 +143,9 @@ export class LmdbReader implements StoreReader {
       return { at, kind, runId };
     });
   }
+  hasDue(e: DueEntry): boolean {
+    return this.#d.idxDue.doesExist([e.at, e.kind, e.runId]);
+  }
   nextDue(): DueEntry | undefined {
     const k = first(this.#d.idxDue.getKeys({ start: [0], limit: 1 })) as [number, DueKind, RunId] | undefined;
     return k ? { at: k[0], kind: k[1], runId: k[2] } : undefined;

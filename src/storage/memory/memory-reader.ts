@@ -145,6 +145,9 @@ export class MemoryReader implements StoreReader {
   dueEntries(until: number, limit: number): DueEntry[] {
     return this.#t.idxDue.keys({ start: [0], end: [until, "\uffff"], limit }).map(([at, kind, runId]) => ({ at, kind: kind as DueKind, runId: runId as RunId }));
   }
+  hasDue(e: DueEntry): boolean {
+    return this.#t.idxDue.get([e.at, e.kind, e.runId]) !== undefined;
+  }
   nextDue(): DueEntry | undefined {
     const k = this.#t.idxDue.firstKey({ start: [0] });
     return k ? { at: k[0], kind: k[1] as DueKind, runId: k[2] as RunId } : undefined;

@@ -159,6 +159,9 @@ export class PgReader implements AsyncStoreReader {
     ]);
     return rows.map(dueFromRow);
   }
+  async hasDue(e: DueEntry): Promise<boolean> {
+    return (await this.#rows("SELECT 1 FROM due_timers WHERE at = $1 AND kind = $2 AND run_id = $3", [e.at, e.kind, e.runId])).length > 0;
+  }
   async nextDue(): Promise<DueEntry | undefined> {
     const [r] = await this.#rows("SELECT at, kind, run_id FROM due_timers WHERE at >= 0 ORDER BY at, kind, run_id LIMIT 1");
     return r && dueFromRow(r);

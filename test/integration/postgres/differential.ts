@@ -92,6 +92,10 @@ export async function compareReaders(mem: StoreReader, pgr: PgReader, seen: Seen
   await check("queueNames", mem.queueNames(), pgr.queueNames());
   await check("cronTaskIds", mem.cronTaskIds(), pgr.cronTaskIds());
   await check("nextDue", mem.nextDue(), pgr.nextDue());
+  for (const d of mem.dueEntries(Number.MAX_SAFE_INTEGER, 10_000)) {
+    await check(`hasDue(${d.at}, ${d.kind}, ${d.runId})`, true, pgr.hasDue(d));
+    await check(`hasDue(${d.at + 1}, ${d.kind}, ${d.runId})`, mem.hasDue({ ...d, at: d.at + 1 }), pgr.hasDue({ ...d, at: d.at + 1 }));
+  }
   await check("allKeyHolders", [...mem.allKeyHolders()], pgr.allKeyHolders());
   await check("runIds", mem.runIds(), pgr.runIds());
   await check("taskIds", mem.taskIds({}), pgr.taskIds({}));

@@ -46,6 +46,17 @@ async function servers(n: number, options: Partial<EngineOptions> = {}): Promise
   return { url, engines };
 }
 
+/** Commits made on the database so far (the change log's head). */
+async function commitCount(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return Number((await c.query<{ seq: string }>("SELECT seq FROM change_head")).rows[0]?.seq);
+  } finally {
+    await c.end();
+  }
+}
+
 /** Events of a watch until `stop` holds for what was collected. */
 async function collect(it: AsyncIterator<WatchItem>, stop: (events: EventRecord[]) => boolean): Promise<EventRecord[]> {
   const events: EventRecord[] = [];
@@ -113,18 +124,21 @@ describe.skipIf(!HAVE_POSTGRES)("several engines on one PostgreSQL", () => {
 
   it("applies a due timer once, whichever server gets there first", async () => {
     const clock = new ManualClock();
-    const { engines } = await servers(2, { clock });
+    const { url, engines } = await servers(2, { clock });
     const [a, b] = engines as [Engine, Engine];
     const [sub] = await a.submitTasks([submission(spec({ queue: "t", constraints: { maxAttempts: 3 } }))]);
     const runId = sub?.runs[0]?.id as RunId;
     await a.leaseRuns(leaseRequest({ queues: ["t"], leaseDurationMs: 1_000 }));
     await b.sync();
+    const commits = await commitCount(url);
     clock.advance(5_000);
     await Promise.all([a.tick(), b.tick(), a.tick(), b.tick()]);
     await a.sync();
     const events = a.reader.events(1, 100).filter((e) => e.runId === runId);
     expect(events.map((e) => e.to)).toEqual(["READY", "LEASED", "READY"]);
     expect(a.reader.dueEntries(Number.MAX_SAFE_INTEGER, 10).filter((d) => d.runId === runId)).toEqual([]);
+    // Only the server that got there first committed: the others found the entry gone and wrote nothing.
+    expect(await commitCount(url)).toBe(commits + 1);
   });
 
   it("numbers events without gap or duplicate and a watch resumes on another server", async () => {
