@@ -260,8 +260,16 @@ export class Pipeline {
   async #drain(): Promise<void> {
     try {
       while (this.#pending.length > 0 || this.#syncs.length > 0) {
-        if (this.#pending.length > 0) await this.#runBatch(this.#pending.splice(0, this.#maxBatch));
-        else await this.#followOnly();
+        if (this.#pending.length === 0) await this.#followOnly();
+        else if (!this.#shared) await this.#runBatch(this.#pending.splice(0, this.#maxBatch));
+        else {
+          // The window first, then the batch: commands that arrive while this server waits
+          // for the commit lock (another server is committing) join the batch it opens.
+          const failed = await this.#open();
+          const batch = this.#pending.splice(0, this.#maxBatch);
+          if (failed) for (const cmd of batch) cmd.reject(failed);
+          else await this.#runBatch(batch);
+        }
       }
     } finally {
       this.#draining = false;
@@ -292,29 +300,30 @@ export class Pipeline {
   }
 
   /**
-   * Over a shared store, opens the commit window before the batch runs (and answers `sync`
-   * callers waiting meanwhile); a database that cannot be reached fails the whole batch.
+   * Over a shared store, opens the commit window before the batch is taken (and answers
+   * `sync` callers waiting meanwhile); the error when the database cannot be reached, which
+   * the caller fails the batch with.
    */
-  async #open(batch: readonly Command[]): Promise<boolean> {
+  async #open(): Promise<EngineError | null> {
     const shared = this.#shared as SharedStore;
     const waiting = this.#syncs.splice(0);
     try {
       this.#followed(await shared.acquire());
     } catch (e) {
       const error = EngineError.is(e) ? e : new EngineError("STORAGE_IO", `opening a commit failed: ${String(e)}`, { cause: e });
-      for (const cmd of batch) cmd.reject(error);
       for (const w of waiting) w.reject(error);
-      return false;
+      return error;
     }
     for (const w of waiting) w.resolve();
-    return true;
+    return null;
   }
 
+  /**
+   * Runs a batch and commits it. Over LMDB and the memory store its commands run at once, in
+   * the tick the first of them was queued (a signal aborted after that is too late to drop
+   * it); over a shared store the window is already open (#drain).
+   */
   async #runBatch(batch: Command[]): Promise<void> {
-    // Only a shared store's batch waits before its commands run: over any other store they
-    // run at once, in the tick the first of them was queued (a signal aborted after that is
-    // too late to drop it).
-    if (this.#shared && !(await this.#open(batch))) return;
     const cache = this.#rows ? new RowCache() : null;
     const overlay = new Overlay(cache ?? this.#store.reader);
     const done: Done[] = [];
