@@ -217,6 +217,25 @@ describe.skipIf(!HAVE_POSTGRES)("store halves: direct", () => {
     expect(await pgr.getTask(task.id)).toEqual(task);
   });
 
+  it("stores events and reads them back exactly, whatever their text", async () => {
+    const pool = await freshPool("events_text");
+    const pgr = new PgReader(pool);
+    const task = taskRec(1);
+    const run = runRec(1, { taskId: task.id, revision: 1 });
+    const texts = ['he said "hi"', "back\\slash \\\"", "{braces}, (parens), 'quotes'", "ünïcödé 😀 \u0001", "NULL", ""];
+    const events = texts.map((reason, i) => eventRec(2 + i, run, { reason }));
+    await commitVerbs(pool, [createTask(task), createRun(run, 1)]);
+    let prev = run;
+    const verbs: StoreVerb[] = [];
+    for (const e of events) {
+      const next = { ...prev, revision: e.revision };
+      verbs.push({ verb: "updateRun", run: next, prev, event: e, lease: null, attempt: null, keyHolder: null });
+      prev = next;
+    }
+    await commitVerbs(pool, verbs);
+    expect(await pgr.events(2, 100)).toEqual(events);
+  });
+
   it("stores nothing of a list whose middle verb fails", async () => {
     const pool = await freshPool("midway");
     const pgr = new PgReader(pool);
