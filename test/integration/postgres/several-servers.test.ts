@@ -170,6 +170,36 @@ describe.skipIf(!HAVE_POSTGRES)("several engines on one PostgreSQL", () => {
     expect(got.grants.map((g) => g.run.id)).toEqual([sub?.runs[0]?.id]);
   });
 
+  it("a key slot given back through one server hands the waiting run out through a long poll on another", async () => {
+    const { engines } = await servers(2);
+    const [a, b] = engines as [Engine, Engine];
+    const concurrency = { key: "one", slots: 1, holdPolicy: "RELEASE_ON_RETRY" as const };
+    await a.submitTasks([submission(spec({ queue: "slot", constraints: { concurrency } })), submission(spec({ queue: "slot", constraints: { concurrency } }))]);
+    const first = await a.leaseRuns(leaseRequest({ queues: ["slot"], maxRuns: 5, startAttempt: true }));
+    expect(first.grants).toHaveLength(1);
+    const waiting = b.leaseRuns(leaseRequest({ queues: ["slot"], maxRuns: 5, waitMs: 30_000 }));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(b.waitingWorkers).toBe(1);
+    const g = first.grants[0];
+    if (!g?.attempt) throw new Error("no attempt started");
+    await a.completeAttempts([{ runId: g.run.id, token: g.lease.token, attemptId: g.attempt.id, outcome: "SUCCESS", output: new Uint8Array(), error: "" }]);
+    const second = await waiting;
+    expect(second.grants).toHaveLength(1);
+    expect(second.grants[0]?.run.id).not.toBe(g.run.id);
+  });
+
+  it("pausing the engine through one server stops hand-out on the other; resuming wakes its long poll", async () => {
+    const { engines } = await servers(2);
+    const [a, b] = engines as [Engine, Engine];
+    await a.submitTasks([submission(spec({ queue: "paused" }))]);
+    await a.pauseEngine();
+    await expect(b.leaseRuns(leaseRequest({ queues: ["paused"] }))).rejects.toMatchObject({ reason: "ENGINE_PAUSED" });
+    const waiting = b.leaseRuns(leaseRequest({ queues: ["paused"], waitMs: 30_000 }));
+    await new Promise((r) => setTimeout(r, 200));
+    await a.resumeEngine();
+    expect((await waiting).grants).toHaveLength(1);
+  });
+
   it("shares a queue's rate limit: a run handed out by one server spends the other's token too", async () => {
     const clock = new ManualClock();
     const { engines } = await servers(2, { clock });
