@@ -268,7 +268,14 @@ export class Pipeline {
           const failed = await this.#open();
           const batch = this.#pending.splice(0, this.#maxBatch);
           if (failed) for (const cmd of batch) cmd.reject(failed);
-          else await this.#runBatch(batch);
+          else {
+            try {
+              await this.#runBatch(batch);
+            } finally {
+              // Never leave the window open (a no-op once the batch committed or released it).
+              await this.#shared.release().catch(() => undefined);
+            }
+          }
         }
       }
     } finally {
