@@ -3,10 +3,15 @@
  * servers on one PostgreSQL"): three server processes under mixed load — submitters, workers
  * and watchers, all in this process (test/support/pg-crash-load.ts) — while the test SIGKILLs
  * servers at random and starts new ones on the same database; in the second test it also
- * stops the database itself (fast shutdown) and starts it again. Then, with fresh reads from
- * the servers and straight from the database:
+ * stops the database itself (fast shutdown) and starts it again. Abandoning workers let every
+ * lease they get lapse. Then, with fresh reads from the servers and straight from the database:
  *  - no acknowledged submit is lost (its task and runs are stored), and every run, acknowledged
- *    or not, was completed in the end (the servers recovered by themselves);
+ *    or not, was completed in the end (the servers recovered by themselves) — but a run of
+ *    LAPSE_QUEUE whose 2 attempts both lapsed, which ended FAILED (reason LEASE_EXPIRED);
+ *  - every abandoned lease lapsed exactly once (one transition out of the grant's event, by
+ *    LEASE_EXPIRED, although every server's timer fires for it), then its run was handed out
+ *    again or had no attempt left; its token, sent again, was refused (LEASE_LOST) both during
+ *    the load (mostly before the run completed) and at the end; each run's events chain up;
  *  - no run was handed out again after a completion of it was acknowledged, and a completion
  *    with a stale token (an acknowledged one, sent again) is refused;
  *  - no concurrency key went over its slots (sampled from the database during the load, and
@@ -26,7 +31,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AttemptOutcome } from "../../clients/typescript/src/index.js";
 import { HAVE_POSTGRES, type PostgresCluster, startPostgres, warnWithoutPostgres } from "../support/postgres.js";
-import { FREE_QUEUE, Fleet, KEYED_QUEUES, KEY_SLOTS, Load, type Member, describeError, prng, reasonOf } from "../support/pg-crash-load.js";
+import { FREE_QUEUE, Fleet, KEYED_QUEUES, KEY_SLOTS, LAPSE_MAX_ATTEMPTS, LAPSE_QUEUE, Load, type Member, describeError, prng, reasonOf, sendLapsed } from "../support/pg-crash-load.js";
 
 warnWithoutPostgres("postgres-crash.test.ts");
 
@@ -62,6 +67,8 @@ interface Plan {
   readonly rounds: number;
   readonly doubleKillRound: number | null;
   readonly restartDatabaseAfterRound: number | null;
+  /** Abandoning workers (test/support/pg-crash-load.ts). */
+  readonly abandoners: number;
 }
 
 /** What the database restart saw. */
@@ -135,6 +142,77 @@ function keyPeaksOf(events: readonly { runId: string; queue: string; to: string 
   return peaks;
 }
 
+/** An event as stored; `from`, `attempt_id` and `outcome` null where the record has none. */
+interface Ev {
+  revision: number;
+  type: string;
+  run_id: string;
+  queue: string;
+  from: string | null;
+  to: string;
+  reason: string;
+  at: number;
+  attempt_id: string | null;
+  outcome: string | null;
+}
+
+/**
+ * Every abandoned grant against the log: its grant's event (LEASED, or RUNNING with its
+ * attempt) is followed, before the run's next LEASED, by exactly one transition out of it —
+ * its lapse, not before the lease's expiry: LEASED -> READY, or the attempt TIMEOUT (-> FAILED
+ * when it was the last the task allows), reason LEASE_EXPIRED; then the run was handed out
+ * again (with another token: the run's last one differs) unless that lapse failed it. Also:
+ * each run's transitions chain up (`from` is its previous state); no attempt finished twice.
+ */
+function checkLapses(l: Load, events: readonly Ev[], lastToken: ReadonlyMap<string, string>) {
+  const problems: string[] = [];
+  const byRun = new Map<string, Ev[]>();
+  const finishing = new Map<string, number>();
+  for (const e of events) {
+    const list = byRun.get(e.run_id) ?? [];
+    const prev = list.at(-1);
+    if (e.type === "TRANSITION" && prev?.to !== e.from) problems.push(`run ${e.run_id}: ${e.from} -> ${e.to} at ${e.revision} after ${prev?.to} at ${prev?.revision}`);
+    if (e.type !== "PRIORITY_CHANGED") list.push(e);
+    byRun.set(e.run_id, list);
+    if (e.attempt_id && e.outcome) finishing.set(e.attempt_id, (finishing.get(e.attempt_id) ?? 0) + 1);
+  }
+  for (const [id, n] of finishing) if (n !== 1) problems.push(`attempt ${id} finished by ${n} events`);
+  const lastGrant = new Map<string, number>();
+  for (const g of [...l.grants, ...l.abandoned]) lastGrant.set(g.runId, Math.max(lastGrant.get(g.runId) ?? 0, g.seq));
+  let lapses = 0;
+  let regranted = 0;
+  let regrantsAcked = 0;
+  let exhausted = 0;
+  for (const a of l.abandoned) {
+    const evs = byRun.get(a.runId) ?? [];
+    const i = evs.findIndex((e) => e.revision === a.revision);
+    const own = evs[i];
+    const what = `abandoned grant of run ${a.runId} at ${a.revision}`;
+    if (!own || own.to !== (a.attemptId ? "RUNNING" : "LEASED") || (a.attemptId !== "" && own.attempt_id !== a.attemptId)) {
+      problems.push(`${what}: its event is ${JSON.stringify(own)}`);
+      continue;
+    }
+    const next = evs.findIndex((e, j) => j > i && e.to === "LEASED");
+    const out = evs.slice(i + 1, next < 0 ? evs.length : next).filter((e) => e.from === own.to);
+    const lapse = out[0];
+    const byTimer = a.attemptId
+      ? lapse?.attempt_id === a.attemptId && lapse.outcome === "TIMEOUT" && lapse.reason === "LEASE_EXPIRED"
+      : lapse?.to === "READY" && lapse.reason === "LEASE_EXPIRED";
+    if (out.length !== 1 || !lapse || !byTimer || lapse.at < a.expiresAt) {
+      problems.push(`${what} (lease until ${a.expiresAt}): left by ${JSON.stringify(out)}`);
+      continue;
+    }
+    lapses++;
+    if (next >= 0) {
+      regranted++;
+      if (lastToken.get(a.runId) === a.token) problems.push(`${what}: handed out again, but the run's last token is still the abandoned one`);
+      if ((lastGrant.get(a.runId) ?? 0) > a.seq) regrantsAcked++;
+    } else if (lapse.to === "FAILED") exhausted++;
+    else problems.push(`${what}: never handed out again after its lapse at ${lapse.revision}`);
+  }
+  return { problems, lapses, regranted, regrantsAcked, exhausted };
+}
+
 /**
  * Stops the database (fast shutdown) and, while it is down, calls every live server — a
  * submit, a read, the stats — counting the answers UNAVAILABLE with reason STORAGE_IO (a
@@ -196,8 +274,13 @@ async function runScenario(plan: Plan): Promise<Record<string, unknown>> {
   for (let i = 0; i < SERVERS; i++) await f.start();
   const l = new Load(f, random);
   loads.push(l);
+  // A run still LEASED/RUNNING under the lapsed token: expired, its timer not applied yet.
+  l.stateInDb = async (id, token) => {
+    const [r] = await rowsOf<{ state: string; token: string }>("SELECT state, record->>'lastLeaseToken' AS token FROM runs WHERE id = $1", [id]);
+    return r && (r.state === "LEASED" || r.state === "RUNNING") && r.token === token ? `${r.state} (its lapsed lease)` : r?.state;
+  };
   const keys = sampleKeys(db);
-  l.start(3, 4, 2);
+  l.start(3, 4, 2, plan.abandoners);
 
   // Kill rounds: a moment of load, SIGKILL a random server (or two at once), a moment of
   // load on the survivors, a new server on the same database.
@@ -218,12 +301,17 @@ async function runScenario(plan: Plan): Promise<Record<string, unknown>> {
     }
   }
 
-  // The end of the load: no more submits; the workers complete every run there is (a grant
-  // lost with its server comes back when its lease lapses); then the watchers catch up.
+  // The end of the load: no more submits nor abandoned grants; the workers complete every run
+  // there is (a grant lost with its server or abandoned comes back when its lease lapses) but
+  // those of LAPSE_QUEUE that ran out of attempts; then the watchers catch up.
   await l.stopSubmitting();
+  await l.stopAbandoning();
   const deadline = Date.now() + 45_000;
   for (;;) {
-    const left = await rowsOf<{ state: string; n: number }>("SELECT state, count(*)::int AS n FROM runs WHERE state <> 'COMPLETED' GROUP BY state");
+    const left = await rowsOf<{ state: string; n: number }>(
+      "SELECT state, count(*)::int AS n FROM runs WHERE state <> 'COMPLETED' AND NOT (state = 'FAILED' AND queue = $1) GROUP BY state",
+      [LAPSE_QUEUE],
+    );
     if (left.length === 0) break;
     if (Date.now() > deadline) throw new Error(`runs not completed 45 s after the load stopped: ${JSON.stringify(left)}; ${f.exits.join("\n")}`);
     await sleep(200);
@@ -241,9 +329,12 @@ async function runScenario(plan: Plan): Promise<Record<string, unknown>> {
     expect(dbRestart?.unavailable).toBe(3 * SERVERS);
   }
 
-  // No acknowledged submit lost; every run completed.
+  // No acknowledged submit lost; every run completed, but runs of LAPSE_QUEUE whose every
+  // attempt lapsed: FAILED, for the reason of the last lapse (LEASE_EXPIRED).
   const tasks = new Set((await rowsOf<{ id: string }>("SELECT id::text AS id FROM tasks")).map((r) => r.id));
-  const runs = new Map((await rowsOf<{ id: string; task_id: string; state: string }>("SELECT id::text AS id, task_id::text AS task_id, state FROM runs")).map((r) => [r.id, r]));
+  type RunRow = { id: string; task_id: string; state: string; queue: string; reason: string; last_token: string };
+  const runRows = await rowsOf<RunRow>("SELECT id::text AS id, task_id::text AS task_id, state, queue, record->>'stateReason' AS reason, record->>'lastLeaseToken' AS last_token FROM runs");
+  const runs = new Map(runRows.map((r) => [r.id, r]));
   const lost: string[] = [];
   for (const [taskId, sub] of l.acked) {
     if (!tasks.has(taskId)) lost.push(`task ${taskId}`);
@@ -251,15 +342,28 @@ async function runScenario(plan: Plan): Promise<Record<string, unknown>> {
     for (const runId of sub.runIds) if (runs.get(runId)?.task_id !== taskId) lost.push(`run ${runId} of task ${taskId}`);
   }
   expect(lost).toEqual([]);
-  expect([...runs.values()].filter((r) => r.state !== "COMPLETED")).toEqual([]);
+  const failed = [...runs.values()].filter((r) => r.state !== "COMPLETED");
+  const failedAttempts = await rowsOf<{ run_id: string; outcome: string; error: string }>(
+    "SELECT run_id::text AS run_id, record->>'outcome' AS outcome, record->>'error' AS error FROM attempts WHERE run_id = ANY($1::uuid[])",
+    [failed.map((r) => r.id)],
+  );
+  const lapsedOnly = (id: string) => {
+    const of = failedAttempts.filter((x) => x.run_id === id);
+    return of.length === LAPSE_MAX_ATTEMPTS && of.every((x) => x.outcome === "TIMEOUT" && x.error.startsWith("lease expired"));
+  };
+  expect(failed.filter((r) => r.queue !== LAPSE_QUEUE || r.state !== "FAILED" || r.reason !== "LEASE_EXPIRED" || !lapsedOnly(r.id))).toEqual([]);
   for (const taskId of [...l.acked.keys()].slice(0, 30)) expect((await f.pick().json.tasks.getTask({ taskId })).task?.id).toBe(taskId);
 
-  // No run handed out again once a completion of it was acknowledged; one success per run,
-  // the one acknowledged.
-  expect(l.grants.filter((g) => (l.completions.get(g.runId)?.seq ?? Infinity) < g.seq)).toEqual([]);
-  expect(new Set(l.grants.map((g) => g.token)).size).toBe(l.grants.length);
-  const events = await rowsOf<{ revision: number; run_id: string; queue: string; to: string }>(
-    "SELECT revision::int AS revision, record->>'runId' AS run_id, record->>'queue' AS queue, record->>'to' AS to FROM events ORDER BY revision",
+  // No run handed out again once a completion of it was acknowledged (by a worker or an
+  // abandoning one); one success per run, the one acknowledged.
+  const allGrants = [...l.grants, ...l.abandoned];
+  expect(allGrants.filter((g) => (l.completions.get(g.runId)?.seq ?? Infinity) < g.seq)).toEqual([]);
+  expect(new Set(allGrants.map((g) => g.token)).size).toBe(allGrants.length);
+  const events = await rowsOf<Ev>(
+    `SELECT revision::int AS revision, record->>'type' AS type, record->>'runId' AS run_id, record->>'queue' AS queue, record->>'from' AS "from",
+            record->>'to' AS to, record->>'reason' AS reason, (record->>'at')::float8 AS at, record->'attempt'->>'id' AS attempt_id,
+            record->'attempt'->>'outcome' AS outcome
+       FROM events ORDER BY revision`,
   );
   const completedAt = new Map<string, number>();
   const afterCompletion: string[] = [];
@@ -268,6 +372,27 @@ async function runScenario(plan: Plan): Promise<Record<string, unknown>> {
     if (e.to === "COMPLETED") completedAt.set(e.run_id, e.revision);
   }
   expect(afterCompletion).toEqual([]);
+
+  // Abandoned leases: each lapsed once, by its timer, then its run was handed out again or
+  // failed; their tokens were refused while the load went on (at least once on a run not
+  // completed yet) and are again now, on every server.
+  const lapses = checkLapses(l, events, new Map([...runs.values()].map((r) => [r.id, r.last_token])));
+  expect(lapses.problems.slice(0, 10)).toEqual([]);
+  expect(l.abandoned.length > 0 || plan.abandoners === 0, "abandoned grants").toBe(true);
+  expect([...l.lapsedRefused.keys()].filter((k) => k !== "FailedPrecondition/LEASE_LOST")).toEqual([]);
+  expect(l.lapsedRefused.get("FailedPrecondition/LEASE_LOST") ?? 0, "lapsed tokens refused during the load").toBe(l.abandoned.length);
+  const refusedNotCompleted = [...l.lapsedRefusedWhile].reduce((n, [state, k]) => (state === "COMPLETED" || state === "unknown" ? n : n + k), 0);
+  if (plan.abandoners > 0) expect(refusedNotCompleted, "lapsed tokens refused on a run not completed").toBeGreaterThan(0);
+  const lapsedAtEnd = new Map<string, number>();
+  await Promise.all(
+    l.abandoned.map(async (a, i) => {
+      const m = f.live[i % f.live.length] as Member;
+      const e: unknown = await sendLapsed(m, a).then(() => null, (x: unknown) => x);
+      const why = e instanceof ConnectError ? `${Code[e.code]}/${reasonOf(e)}` : `accepted on server ${m.n}: run ${a.runId}`;
+      lapsedAtEnd.set(why, (lapsedAtEnd.get(why) ?? 0) + 1);
+    }),
+  );
+  expect([...lapsedAtEnd.keys()].filter((k) => k !== "FailedPrecondition/LEASE_LOST")).toEqual([]);
   const successes = await rowsOf<{ run_id: string; n: number; attempt_id: string }>(
     "SELECT run_id::text AS run_id, count(*)::int AS n, min(record->>'id') AS attempt_id FROM attempts WHERE record->>'outcome' = 'SUCCESS' GROUP BY run_id",
   );
@@ -291,7 +416,8 @@ async function runScenario(plan: Plan): Promise<Record<string, unknown>> {
   }
   const [{ n: successesAfter } = { n: -1 }] = await rowsOf<{ n: number }>("SELECT count(*)::int AS n FROM attempts WHERE record->>'outcome' = 'SUCCESS'");
   expect(successesAfter).toBe(successes.length);
-  expect(await rowsOf("SELECT id FROM runs WHERE state <> 'COMPLETED'")).toEqual([]);
+  const failedAfter = await rowsOf<{ id: string }>("SELECT id::text AS id FROM runs WHERE state <> 'COMPLETED'");
+  expect(failedAfter.map((r) => r.id).sort()).toEqual(failed.map((r) => r.id).sort());
 
   // No key over its slots: sampled during the load, replayed from the log and from each
   // watcher; no holder left to a finished run.
@@ -303,6 +429,7 @@ async function runScenario(plan: Plan): Promise<Record<string, unknown>> {
   for (const w of l.watchers) for (const [key, n] of keyPeaksOf(w.events)) expect(n, `key ${key} seen by watcher ${w.index}`).toBeLessThanOrEqual(KEY_SLOTS);
   expect(await rowsOf("SELECT key, count(*)::int AS n FROM key_holders GROUP BY key HAVING count(*) > $1", [KEY_SLOTS])).toEqual([]);
   expect(await rowsOf("SELECT h.key, h.run_id::text FROM key_holders h JOIN runs r ON r.id = h.run_id WHERE r.state IN ('COMPLETED', 'FAILED', 'CANCELED')")).toEqual([]);
+  expect(await rowsOf("SELECT key, run_id::text FROM key_holders")).toEqual([]);
 
   // Watches: every revision 1..N exactly once per watcher, each event as stored.
   expect(events.map((e) => e.revision)).toEqual(Array.from({ length: finalRevision }, (_, i) => i + 1));
@@ -327,6 +454,15 @@ async function runScenario(plan: Plan): Promise<Record<string, unknown>> {
     completions_refused_after_retry: l.ambiguousCompletions,
     stale_refused_during_load: Object.fromEntries(l.staleRefused),
     stale_refused_at_end: Object.fromEntries(staleAtEnd),
+    abandoned_grants: { running: l.abandoned.filter((a) => a.attemptId !== "").length, leased: l.abandoned.filter((a) => a.attemptId === "").length },
+    abandoned_lapses_seen: lapses.lapses,
+    lease_expiries_in_log: events.filter((e) => e.reason === "LEASE_EXPIRED").length,
+    abandoned_regranted: { in_log: lapses.regranted, acknowledged: lapses.regrantsAcked },
+    abandoned_then_failed: lapses.exhausted,
+    lapse_queue_runs_failed: failed.length,
+    lapsed_refused_during_load: Object.fromEntries(l.lapsedRefused),
+    lapsed_refused_during_load_by_state_after: Object.fromEntries(l.lapsedRefusedWhile),
+    lapsed_refused_at_end: Object.fromEntries(lapsedAtEnd),
     calls_retried_elsewhere: l.retried,
     final_revision: finalRevision,
     events_watched: l.watchers.map((w) => w.events.length),
@@ -341,12 +477,12 @@ async function runScenario(plan: Plan): Promise<Record<string, unknown>> {
 
 describe.skipIf(!HAVE_POSTGRES)("several servers on one PostgreSQL, killed at random", () => {
   it("kill -9 at random under load: no acknowledged write lost, no completed run handed out, keys within slots, watches gap-free", { timeout: 150_000 }, async () => {
-    const summary = await runScenario({ database: "crash_kills", seed: SEED, rounds: 7, doubleKillRound: 4, restartDatabaseAfterRound: null });
+    const summary = await runScenario({ database: "crash_kills", seed: SEED, rounds: 7, doubleKillRound: 4, restartDatabaseAfterRound: null, abandoners: 2 });
     console.log("postgres-crash kills", JSON.stringify(summary));
   });
 
   it("a fast restart of the database under load: every server answers UNAVAILABLE meanwhile and recovers by itself", { timeout: 150_000 }, async () => {
-    const summary = await runScenario({ database: "crash_db_restart", seed: SEED + 1, rounds: 3, doubleKillRound: null, restartDatabaseAfterRound: 0 });
+    const summary = await runScenario({ database: "crash_db_restart", seed: SEED + 1, rounds: 3, doubleKillRound: null, restartDatabaseAfterRound: 0, abandoners: 1 });
     console.log("postgres-crash database restart", JSON.stringify(summary));
   });
 });

@@ -14,10 +14,16 @@
  *    its old token, to another server (a stale completion, to be refused).
  *  - Watchers watch every run from revision 1 and, when their server dies, resume on another
  *    from the last revision they received + 1, recording every event.
+ *  - Abandoning workers lease (a 1 s lease, mostly with start_attempt) and never complete nor
+ *    heartbeat: every grant lapses, by the timer every server arms for it. Half their calls
+ *    lease from every queue, half from LAPSE_QUEUE only (2 attempts: a run abandoned twice
+ *    RUNNING ends FAILED). After each lease ended, its token is sent again (CompleteAttempt, or
+ *    StartAttempt for a grant without an attempt), which must be refused.
  */
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   type ActionQueueClients,
@@ -35,10 +41,15 @@ import { type ServerProcess, connectGrpc, connectJson, startServer } from "./ser
 /** The queues of the load: one without a key, two whose tasks share a key of KEY_SLOTS slots. */
 export const FREE_QUEUE = "crash-free";
 export const KEYED_QUEUES = { "crash-ka": "ka", "crash-kb": "kb" } as const;
-export const QUEUES = [FREE_QUEUE, ...Object.keys(KEYED_QUEUES)];
+/** A queue without a key whose runs have 2 attempts: one abandoned RUNNING twice ends FAILED. */
+export const LAPSE_QUEUE = "crash-lapse";
+export const LAPSE_MAX_ATTEMPTS = 2;
+export const QUEUES = [FREE_QUEUE, ...Object.keys(KEYED_QUEUES), LAPSE_QUEUE];
 export const KEY_SLOTS = 2;
 /** Lease of a grant: a grant whose answer was lost with its server comes back after this. */
 const LEASE_SECONDS = 4n;
+/** Lease of an abandoning worker's grant (the shortest there is). */
+const ABANDON_LEASE_SECONDS = 1n;
 /** Deadline of every unary call: no call should take anywhere near it. */
 const CALL_TIMEOUT_MS = 15_000;
 
@@ -123,6 +134,13 @@ export interface Grant {
   readonly seq: number;
 }
 
+/** A grant an abandoning worker let lapse. `revision`: its run's revision in the answer (the grant's event). */
+export interface Abandoned extends Grant {
+  readonly queue: string;
+  readonly revision: number;
+  readonly expiresAt: number;
+}
+
 /** One watch event as received. */
 export interface Seen {
   readonly revision: number;
@@ -156,16 +174,25 @@ export class Load {
   /** Stale completions sent during the load: refused (by reason), and accepted (a bug). */
   readonly staleRefused = new Map<string, number>();
   readonly staleAccepted: string[] = [];
+  /** Grants of the abandoning workers. Their lapsed tokens sent again: refused, by code/reason and by the run's state just after (stateInDb). */
+  readonly abandoned: Abandoned[] = [];
+  readonly lapsedRefused = new Map<string, number>();
+  readonly lapsedRefusedWhile = new Map<string, number>();
+  /** A run's state read straight from the database, marked when it is still under `token`'s lease (set by the test); undefined when unreadable. */
+  stateInDb: (runId: string, token: string) => Promise<string | undefined> = () => Promise.resolve(undefined);
   /** Anything no client should have seen. */
   readonly unexpected: string[] = [];
   /** Order of answers: taken when a grant or an acknowledged completion arrives. */
   seq = 0;
   submitting = true;
   working = true;
+  abandoning = true;
   /** Watchers stop once they received this revision (set at the end). */
   watchUntil: number | null = null;
   readonly #submitters: Promise<void>[] = [];
   readonly #workers: Promise<void>[] = [];
+  readonly #abandoners: Promise<void>[] = [];
+  readonly #lapsedProbes: Promise<void>[] = [];
   readonly #watchLoops: Promise<void>[] = [];
   readonly #watchAborts = new Set<AbortController>();
 
@@ -174,10 +201,11 @@ export class Load {
     readonly random: () => number,
   ) {}
 
-  /** Starts `submitters` submitters, `workers` workers and `watchers` watchers. */
-  start(submitters: number, workers: number, watchers: number): void {
+  /** Starts `submitters` submitters, `workers` workers, `watchers` watchers and `abandoners` abandoning workers. */
+  start(submitters: number, workers: number, watchers: number, abandoners: number): void {
     for (let i = 0; i < submitters; i++) this.#submitters.push(this.#submitter());
     for (let i = 0; i < workers; i++) this.#workers.push(this.#worker(i));
+    for (let i = 0; i < abandoners; i++) this.#abandoners.push(this.#abandoner(i));
     for (let i = 0; i < watchers; i++) {
       const log: WatchLog = { index: i, events: [], last: 0, resumes: 0, problems: [] };
       this.watchers.push(log);
@@ -191,6 +219,12 @@ export class Load {
     await Promise.all(this.#submitters);
   }
 
+  /** Ends the abandoning workers; resolves once none leases any more (their probes go on: settled()). */
+  async stopAbandoning(): Promise<void> {
+    this.abandoning = false;
+    await Promise.all(this.#abandoners);
+  }
+
   /** Ends the workers; resolves once no lease or completion is in flight any more. */
   async stopWorking(): Promise<void> {
     this.working = false;
@@ -199,7 +233,7 @@ export class Load {
 
   /** Waits for every loop (after `submitting`, `working` and `watchUntil` told them to end). */
   async settled(): Promise<void> {
-    await Promise.all([...this.#submitters, ...this.#workers, ...this.#watchLoops]);
+    await Promise.all([...this.#submitters, ...this.#workers, ...this.#abandoners, ...this.#lapsedProbes, ...this.#watchLoops]);
   }
 
   /** Ends the watch streams at once (teardown). */
@@ -311,6 +345,54 @@ export class Load {
     }
   }
 
+  async #abandoner(w: number): Promise<void> {
+    while (this.abandoning) {
+      await sleep(150 + this.random() * 250);
+      const queues = this.random() < 0.5 ? QUEUES : [LAPSE_QUEUE];
+      const startAttempt = this.random() < 0.75;
+      const r = await this.onAnyServer(
+        () => this.abandoning,
+        (m) =>
+          m.grpc.workers.leaseRuns(
+            { queues, workerId: `abandon${w}`, maxRuns: 2, startAttempt, leaseDuration: { seconds: ABANDON_LEASE_SECONDS }, wait: { nanos: 100_000_000 } },
+            { timeoutMs: CALL_TIMEOUT_MS },
+          ),
+      );
+      if (!r.ok) {
+        if (r.error !== "stopped") this.unexpected.push(`abandoner leaseRuns: ${describeError(r.error)}`);
+        continue;
+      }
+      for (const g of r.value.runs) {
+        const expiresAt = g.leaseExpiresAt ? timestampMs(g.leaseExpiresAt) : Date.now() + 1_000;
+        const a: Abandoned = { runId: g.run?.id ?? "", token: g.leaseToken, attemptId: g.attempt?.id ?? "", seq: ++this.seq, queue: g.run?.queue ?? "", revision: Number(g.run?.revision ?? 0n), expiresAt };
+        this.abandoned.push(a);
+        this.#lapsedProbes.push(this.#lapsedProbe(a));
+      }
+    }
+  }
+
+  /**
+   * Once `a`'s lease ended, its token again: CompleteAttempt, or StartAttempt for a grant
+   * without an attempt. Half of them 20–200 ms after the expiry (mostly before the run was
+   * handed out again and completed: the retry waits 100 ms), half 0.3–1.5 s after.
+   */
+  async #lapsedProbe(a: Abandoned): Promise<void> {
+    const after = this.random() < 0.5 ? 20 + this.random() * 180 : 300 + this.random() * 1_200;
+    await sleep(Math.max(0, a.expiresAt - Date.now()) + after);
+    const r = await this.onAnyServer(
+      () => this.watchUntil !== 0,
+      (m) => sendLapsed(m, a),
+    );
+    if (r.ok) this.staleAccepted.push(`lapsed token of run ${a.runId}`);
+    else if (r.error !== "stopped") {
+      const key = r.error instanceof ConnectError ? `${Code[r.error.code]}/${reasonOf(r.error)}` : describeError(r.error);
+      this.lapsedRefused.set(key, (this.lapsedRefused.get(key) ?? 0) + 1);
+      // Any state but COMPLETED just after the refusal: the run was not completed when it came (COMPLETED is final).
+      const state = (await this.stateInDb(a.runId, a.token).catch(() => undefined)) ?? "unknown";
+      this.lapsedRefusedWhile.set(state, (this.lapsedRefusedWhile.get(state) ?? 0) + 1);
+    }
+  }
+
   async #watcher(log: WatchLog): Promise<void> {
     const done = () => this.watchUntil !== null && log.last >= this.watchUntil;
     while (!done()) {
@@ -348,10 +430,16 @@ export class Load {
   }
 }
 
+/** The token of abandoned grant `a` sent again on `m`: CompleteAttempt, or StartAttempt when the grant started no attempt. */
+export function sendLapsed(m: Member, a: Abandoned): Promise<unknown> {
+  if (a.attemptId === "") return m.grpc.workers.startAttempt({ runId: a.runId, leaseToken: a.token }, { timeoutMs: CALL_TIMEOUT_MS });
+  return m.grpc.workers.completeAttempt({ runId: a.runId, leaseToken: a.token, attemptId: a.attemptId, outcome: AttemptOutcome.SUCCESS }, { timeoutMs: CALL_TIMEOUT_MS });
+}
+
 /** A new task for one of the queues, with an id of its own (the retry of a submit is then idempotent). */
 function taskRequest(random: () => number): MessageInitShape<typeof SubmitTaskRequestSchema> {
   const r = random();
-  const queue = r < 0.5 ? FREE_QUEUE : r < 0.75 ? "crash-ka" : "crash-kb";
+  const queue = r < 0.45 ? FREE_QUEUE : r < 0.675 ? "crash-ka" : r < 0.9 ? "crash-kb" : LAPSE_QUEUE;
   const key = queue === FREE_QUEUE ? undefined : KEYED_QUEUES[queue as keyof typeof KEYED_QUEUES];
   return {
     taskId: randomUUID(),
@@ -359,8 +447,9 @@ function taskRequest(random: () => number): MessageInitShape<typeof SubmitTaskRe
       queue,
       payload: { data: new TextEncoder().encode(`p${Math.floor(random() * 1e6)}`), contentType: "text/plain" },
       constraints: {
-        // A grant lost with its server times out, then is retried, instead of failing the run.
-        maxAttempts: 20,
+        // A grant lost with its server or abandoned times out, then is retried, instead of
+        // failing the run (but in LAPSE_QUEUE, where that is the point).
+        maxAttempts: queue === LAPSE_QUEUE ? LAPSE_MAX_ATTEMPTS : 20,
         backoff: { kind: { case: "fixed", value: { interval: { nanos: 100_000_000 } } } },
         ...(key ? { concurrency: { key, slots: KEY_SLOTS, holdPolicy: HoldPolicy.RELEASE_ON_RETRY } } : {}),
       },
