@@ -207,10 +207,7 @@ export class Pipeline {
         return;
       }
       this.#pending.push(cmd);
-      if (!this.#draining) {
-        this.#draining = true;
-        this.#drained = this.#drain();
-      }
+      this.#startDraining();
     });
   }
 
@@ -243,11 +240,15 @@ export class Pipeline {
     if (!this.#shared || this.#closing || this.#closed) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.#syncs.push({ resolve, reject });
-      if (!this.#draining) {
-        this.#draining = true;
-        this.#drained = this.#drain();
-      }
+      this.#startDraining();
     });
+  }
+
+  /** Starts working off the queue (commands and syncs) unless that is under way. */
+  #startDraining(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    this.#drained = this.#drain();
   }
 
   /** Refuses new commands and waits for the queued ones to be committed. */
@@ -272,8 +273,9 @@ export class Pipeline {
             try {
               await this.#runBatch(batch);
             } finally {
-              // Never leave the window open (a no-op once the batch committed or released it).
-              await this.#shared.release().catch(() => undefined);
+              // Ends a window the batch wrote nothing in, or left by an unexpected throw (a
+              // no-op once the batch committed).
+              await this.#shared.release().catch((e: unknown) => this.#log.warn({ err: e }, "ending a commit window that wrote nothing failed"));
             }
           }
         }
@@ -380,9 +382,6 @@ export class Pipeline {
     for (const f of failed) f.cmd.reject(f.error);
     this.#hooks.beforeCommit(overlay, done.some((d) => d.unit.events.length > 0));
     let commitMs = 0;
-    if (overlay.verbs.length === 0 && this.#shared) {
-      await this.#shared.release().catch((e: unknown) => this.#log.warn({ err: e }, "ending a commit window that wrote nothing failed"));
-    }
     if (overlay.verbs.length > 0) {
       try {
         const started = performance.now();

@@ -47,7 +47,7 @@ import {
   taskFromRow,
 } from "./codec.js";
 import { migrate } from "./migrate.js";
-import { StaleWriteError, applyVerbs as writeVerbs, pgStorageError } from "./writer.js";
+import { StaleWriteError, applyVerbs as writeVerbs, pgStorageError, rollbackAndRelease } from "./writer.js";
 import { decodeChange, encodeChange, withPrev } from "./changes.js";
 import { InOrder } from "../in-order.js";
 
@@ -232,7 +232,7 @@ export class PgStore implements SharedStore {
       this.#window = { client, head };
       return followed;
     } catch (e) {
-      await this.#abandon(client);
+      await rollbackAndRelease(client);
       throw EngineError.is(e) ? e : pgStorageError(e);
     }
   }
@@ -247,7 +247,7 @@ export class PgStore implements SharedStore {
         await w.client.query("COMMIT");
         w.client.release();
       } catch {
-        await this.#abandon(w.client);
+        await rollbackAndRelease(w.client);
       }
     });
   }
@@ -266,7 +266,7 @@ export class PgStore implements SharedStore {
         client.release();
         return followed;
       } catch (e) {
-        await this.#abandon(client);
+        await rollbackAndRelease(client);
         throw EngineError.is(e) ? e : pgStorageError(e);
       }
     });
@@ -340,7 +340,7 @@ export class PgStore implements SharedStore {
       ]);
       await w.client.query("COMMIT");
     } catch (e) {
-      await this.#abandon(w.client);
+      await rollbackAndRelease(w.client);
       const mapped = pgStorageError(e);
       if (mapped instanceof StaleWriteError) throw new EngineError("STORAGE_IO", `storage write failed: ${mapped.message}`, { cause: e });
       throw mapped;
@@ -364,15 +364,6 @@ export class PgStore implements SharedStore {
     } catch (e) {
       throw pgStorageError(e);
     }
-  }
-
-  /** Rolls back and drops a client whose transaction failed or is abandoned. */
-  async #abandon(client: pg.PoolClient): Promise<void> {
-    let broken: Error | undefined;
-    await client.query("ROLLBACK").catch((e: unknown) => {
-      broken = e instanceof Error ? e : new Error(String(e));
-    });
-    client.release(broken);
   }
 
   #usable(): void {
@@ -477,7 +468,7 @@ export class PgStore implements SharedStore {
       await this.#serial.settled();
       const w = this.#window;
       this.#window = null;
-      if (w) await this.#abandon(w.client);
+      if (w) await rollbackAndRelease(w.client);
       await this.#pool.end().catch(() => undefined);
     })();
     return this.#closed;

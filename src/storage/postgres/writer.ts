@@ -345,17 +345,25 @@ export async function commitVerbs(pool: pg.Pool, verbs: readonly StoreVerb[]): P
   } catch (e) {
     throw pgStorageError(e);
   }
-  let broken: Error | undefined;
   try {
     await client.query("BEGIN");
     await applyVerbs(client, verbs);
     await client.query("COMMIT");
   } catch (e) {
-    await client.query("ROLLBACK").catch((rollbackError: unknown) => {
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-    });
+    await rollbackAndRelease(client);
     throw pgStorageError(e);
-  } finally {
-    client.release(broken);
   }
+  client.release();
+}
+
+/**
+ * Rolls back a pooled client's transaction and gives the client back; a client whose
+ * rollback failed is destroyed rather than returned to the pool.
+ */
+export async function rollbackAndRelease(client: pg.PoolClient): Promise<void> {
+  let broken: Error | undefined;
+  await client.query("ROLLBACK").catch((e: unknown) => {
+    broken = e instanceof Error ? e : new Error(String(e));
+  });
+  client.release(broken);
 }
