@@ -52,10 +52,10 @@ import { EngineError, invalidArgument } from "./errors.js";
 import { observeCommit } from "./metrics.js";
 import { rebuild } from "./rebuild.js";
 import { type EngineOptions, resolveOptions } from "./options.js";
-import { type Followed, type StoreReader, isShared } from "./ports.js";
+import { type Followed, type SharedCommit, type StoreReader, isShared } from "./ports.js";
 import { followVerbs } from "./follow.js";
 import { Queries } from "./queries.js";
-import type { AttemptRecord, QueueRecord, RunRecord, TaskRecord } from "./records.js";
+import type { AttemptRecord, EventRecord, QueueRecord, RunRecord, TaskRecord } from "./records.js";
 import { cancelRun, resumeRun, setRunPriority, suspendRun } from "./run-commands.js";
 import { cancelTaskTree } from "./tasks/cascade.js";
 import { applyMisfire } from "./tasks/misfire.js";
@@ -112,7 +112,9 @@ export class Engine {
       },
       afterCommit: (c) => {
         if (core.options.observer) observeCommit(core.options.observer, c, core.log);
-        if (c.events.length > 0) core.hub.publish(c.events, core.flags.revision);
+        if (c.shared) this.#afterShared(c.shared, c.events);
+        // A reload (this server was behind the log's retention) published this batch's events.
+        if (c.events.length > 0 && !c.shared?.followed.reloaded) core.hub.publish(c.events, core.flags.revision);
         if (c.timersChanged || c.events.length > 0) this.#scheduler.arm();
         if (c.wake === null || c.wake.size > 0) this.#polls.wake(c.wake);
       },
@@ -128,6 +130,21 @@ export class Engine {
         this.#pipeline.exec("leaseRuns", (u) => (gone() ? { grants: [], pausedQueues: [] } : this.#leaseNow(u, req)), { internal: true, joinBatch: true }),
       unclaimed: (signal, r) => this.#unclaimed(signal, r),
     });
+  }
+
+  /**
+   * A concurrent commit (SharedCommit): memory follows what other servers committed just before
+   * it (their revisions are below this batch's), then the revision counter moves to this
+   * batch's last event, whose revision (as all the batch's) was assigned at commit.
+   */
+  #afterShared(shared: SharedCommit, events: readonly EventRecord[]): void {
+    const core = this.#core;
+    const first = events[0];
+    // Back to the last revision committed before the batch, which theirs follow.
+    if (first) core.flags.revision = first.revision - shared.revisionDelta - 1;
+    if (shared.followed.verbs.length > 0 || shared.followed.reloaded) this.#follow(shared.followed);
+    const last = events.at(-1);
+    if (last && last.revision > core.flags.revision) core.flags.revision = last.revision;
   }
 
   /**

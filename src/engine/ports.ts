@@ -153,7 +153,8 @@ export type StoreVerb =
  */
 export interface Store {
   readonly reader: StoreReader;
-  commit(verbs: readonly StoreVerb[]): Promise<void>;
+  /** Resolves with nothing, or a shared store with what its commit did besides (SharedCommit). */
+  commit(verbs: readonly StoreVerb[]): Promise<void | SharedCommit>;
   close(): Promise<void>;
 }
 
@@ -166,17 +167,50 @@ export interface Followed {
 }
 
 /**
- * A store several servers share (PostgreSQL, docs/scaling.md "Several servers"). Commits of
- * all servers run one at a time: the engine opens a window (`acquire`), which waits for the
- * database's commit lock and brings the reader up to every other server's commits, brings its
- * own memory up to the verbs it returns, decides its batch on that, then ends the window with
- * `commit` (or `release` when the batch wrote nothing). Between windows `follow` brings the
- * reader up without the lock; `onChange` says when another server may have committed.
+ * A commit of a shared store refused because the batch was decided on state another server
+ * changed meanwhile (a row no longer as read, a key's last slot taken, a task id created):
+ * nothing of it was stored. The engine undoes the batch in memory, follows, and decides again.
+ */
+export class CommitConflict extends Error {
+  override readonly name = "CommitConflict";
+}
+
+/** What a shared store's commit did besides storing the batch. */
+export interface SharedCommit {
+  /**
+   * Other servers' commits ordered before this one that the reader took in first (only with
+   * concurrent commits, where a batch is decided without the lock; empty otherwise). Their
+   * revisions are below this commit's.
+   */
+  readonly followed: Followed;
+  /**
+   * How far this commit moved the revisions the batch stamped (concurrent commits: revisions
+   * are assigned at commit; 0 otherwise). The store has moved them in the batch's own records
+   * (`shiftRevisions`), which its replies and events hold.
+   */
+  readonly revisionDelta: number;
+}
+
+/**
+ * A store several servers share (PostgreSQL, docs/scaling.md "Several servers"). The engine
+ * opens a batch's transaction with `acquire`, which brings the reader up to every other
+ * server's commits and returns their verbs (the engine brings its own memory up to them),
+ * decides its batch on that, then ends it with `commit` (or `release` when the batch wrote
+ * nothing). Between batches `follow` brings the reader up; `onChange` says when another
+ * server may have committed.
+ *
+ * Two ways to commit (`concurrent`): serial commits hold the database's commit lock from
+ * `acquire` to the end, so every batch is decided on the whole current state and commits of
+ * all servers run one at a time; concurrent commits take no lock in `acquire` (batches of
+ * several servers are decided and written at once, the revision counter taken last), and a
+ * commit decided on state another server changed meanwhile rejects with `CommitConflict`.
  */
 export interface SharedStore extends Store {
   readonly shared: true;
+  readonly concurrent: boolean;
   acquire(): Promise<Followed>;
   release(): Promise<void>;
+  commit(verbs: readonly StoreVerb[]): Promise<SharedCommit>;
   follow(): Promise<Followed>;
   onChange(listener: () => void): void;
 }
@@ -184,4 +218,54 @@ export interface SharedStore extends Store {
 /** Whether `store` is shared by several servers. */
 export function isShared(store: Store): store is SharedStore {
   return (store as Partial<SharedStore>).shared === true;
+}
+
+/**
+ * The revisions a batch stamped, as one contiguous range: `[first, last]`, or null when it
+ * stamped none. Revisions come from events; a run changed with an event carries its event's
+ * revision, and saveMeta the last one.
+ */
+export function stampedRange(verbs: readonly StoreVerb[]): { first: number; last: number; count: number } | null {
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  let count = 0;
+  for (const v of verbs) {
+    const e = v.verb === "createRun" || v.verb === "updateRun" ? v.event : null;
+    if (!e) continue;
+    count++;
+    if (e.revision < first) first = e.revision;
+    if (e.revision > last) last = e.revision;
+  }
+  if (count === 0) return null;
+  if (last - first + 1 !== count) throw new Error(`a batch's events must carry consecutive revisions (${count} events over ${first}..${last})`);
+  return { first, last, count };
+}
+
+/**
+ * Moves the revisions a batch stamped by `delta`, in place: every distinct run, event and
+ * meta record of `verbs` (and their `prev`, which may be an earlier verb's record) whose
+ * revision is above `above` — the last revision committed before the batch was decided, so
+ * records read from committed state stay as they are. In place on purpose: the batch's
+ * replies and the events its watchers get hold these very objects, and a concurrent commit
+ * learns its revisions only at commit (SharedCommit.revisionDelta). Records are otherwise
+ * never changed after they are made.
+ */
+export function shiftRevisions(verbs: readonly StoreVerb[], above: number, delta: number): void {
+  if (delta === 0) return;
+  const seen = new Set<object>();
+  const shift = (r: { readonly revision: number } | null | undefined) => {
+    if (!r || seen.has(r) || r.revision <= above) return;
+    seen.add(r);
+    (r as { revision: number }).revision += delta;
+  };
+  for (const v of verbs) {
+    if (v.verb === "createRun") {
+      shift(v.run);
+      shift(v.event);
+    } else if (v.verb === "updateRun") {
+      shift(v.run);
+      shift(v.prev);
+      shift(v.event);
+    } else if (v.verb === "saveMeta") shift(v.meta);
+  }
 }

@@ -58,6 +58,8 @@ export interface TestEngine {
 export const TEST_STORE: "lmdb" | "memory" | "postgres" = process.env.AQ_TEST_STORE === "memory" ? "memory" : process.env.AQ_TEST_STORE === "postgres" ? "postgres" : "lmdb";
 
 let databases = 0;
+/** How the engine-on-postgres stores commit (AQ_TEST_PG_COMMITS: serial, the default, or concurrent). */
+const PG_COMMITS = process.env.AQ_TEST_PG_COMMITS === "concurrent" ? "concurrent" : "serial";
 
 /** A new database on the run's cluster (engine-on-postgres): its URL. */
 function freshDatabase(): Promise<string> {
@@ -73,7 +75,7 @@ export async function openTestEngine(
   const ids = options.ids ?? sequentialIds();
   const memory = TEST_STORE === "memory" ? (options.memory ?? MemoryStore.open()) : undefined;
   const pgUrl = TEST_STORE === "postgres" ? (options.pgUrl ?? (await freshDatabase())) : undefined;
-  const store: Store = memory ?? (pgUrl ? await PgStore.open({ url: pgUrl }) : await LmdbStore.open({ path: dir }));
+  const store: Store = memory ?? (pgUrl ? await PgStore.open({ url: pgUrl, commits: PG_COMMITS }) : await LmdbStore.open({ path: dir }));
   const engine = await Engine.open({ store, clock, ids, random: seededRandom(7), autoTimers: false, ...options });
   const self: TestEngine = {
     engine,

@@ -40,7 +40,7 @@
  */
 import type { EngineLogger } from "../api.js";
 import { EngineError } from "../errors.js";
-import { type Followed, type SharedStore, type StoreVerb, isShared } from "../ports.js";
+import { CommitConflict, type Followed, type SharedCommit, type SharedStore, type StoreVerb, isShared } from "../ports.js";
 import type { EventRecord } from "../records.js";
 import { type Replay, replayOf } from "./replay.js";
 import { RowCache, type RowFetcher, type RowStore } from "./rows.js";
@@ -54,6 +54,14 @@ import { Overlay, Unit } from "./unit.js";
 export const MAX_STUCK_ROUNDS = 8;
 /** Fetch rounds of one command at most, whatever they bring (never a silent loop). */
 export const MAX_FETCH_ROUNDS = 10_000;
+/**
+ * Concurrent commits: how many times a batch is decided again after a CommitConflict before
+ * its commands fail with STORAGE_IO (UNAVAILABLE: the caller retries).
+ */
+export const MAX_CONFLICT_ROUNDS = 16;
+
+/** What #runBatch says when a concurrent commit lost a race (the batch was undone). */
+const CONFLICT = Symbol("conflict");
 
 interface Command {
   readonly name: string;
@@ -105,6 +113,12 @@ export interface Committed {
   readonly verbs: readonly StoreVerb[];
   /** Time the store's commit took, flush included (ms; 0 when no commit was made). */
   readonly commitMs: number;
+  /**
+   * Concurrent commits: what other servers committed just before this batch, which the reader
+   * took in first (memory follows it before this batch's events are published); and how far
+   * the batch's revisions moved at commit (its records and `events` already carry the new ones).
+   */
+  readonly shared: SharedCommit | null;
 }
 
 /** The pipeline's hooks into the engine. */
@@ -138,6 +152,8 @@ export class Pipeline {
   readonly #replay: Replay | null;
   /** Fetch rounds made for row misses so far. */
   #fetchRounds = 0;
+  /** Batches decided again after a CommitConflict. */
+  #conflicts = 0;
   readonly #log: EngineLogger;
   readonly #maxBatch: number;
   readonly #hooks: PipelineHooks;
@@ -271,7 +287,7 @@ export class Pipeline {
           if (failed) for (const cmd of batch) cmd.reject(failed);
           else {
             try {
-              await this.#runBatch(batch);
+              await this.#runShared(batch);
             } finally {
               // Ends a window the batch wrote nothing in, or left by an unexpected throw (a
               // no-op once the batch committed).
@@ -328,11 +344,40 @@ export class Pipeline {
   }
 
   /**
+   * Over a shared store (its window open): runs the batch; with concurrent commits, a batch
+   * whose commit lost a race with another server's is decided again on what that server
+   * committed (a new window follows it), at most MAX_CONFLICT_ROUNDS times.
+   */
+  async #runShared(batch: Command[]): Promise<void> {
+    for (let round = 1; ; round++) {
+      if ((await this.#runBatch(batch)) !== CONFLICT) return;
+      this.#conflicts++;
+      if (round >= MAX_CONFLICT_ROUNDS) {
+        const error = new EngineError("STORAGE_IO", `the batch lost ${round} races with other servers' commits in a row; retry`);
+        this.#log.warn({ rounds: round, commands: batch.length }, "a batch kept conflicting with other servers' commits; its commands fail");
+        for (const cmd of batch) cmd.reject(error);
+        return;
+      }
+      const failed = await this.#open();
+      if (failed) {
+        for (const cmd of batch) cmd.reject(failed);
+        return;
+      }
+    }
+  }
+
+  /** Batches decided again after a CommitConflict so far (concurrent commits). */
+  get conflicts(): number {
+    return this.#conflicts;
+  }
+
+  /**
    * Runs a batch and commits it. Over LMDB and the memory store its commands run at once, in
    * the tick the first of them was queued (a signal aborted after that is too late to drop
-   * it); over a shared store the window is already open (#drain).
+   * it); over a shared store the window is already open (#drain). CONFLICT when a concurrent
+   * commit lost a race: the batch is undone in memory and nothing of it was answered.
    */
-  async #runBatch(batch: Command[]): Promise<void> {
+  async #runBatch(batch: Command[]): Promise<void | typeof CONFLICT> {
     const cache = this.#rows ? new RowCache() : null;
     const overlay = new Overlay(cache ?? this.#store.reader);
     const done: Done[] = [];
@@ -379,15 +424,28 @@ export class Pipeline {
         else for (const q of more) wake.add(q);
       }
     }
-    for (const f of failed) f.cmd.reject(f.error);
+    // With concurrent commits a refusal may rest on what a lost race undoes: it is answered
+    // only once the batch committed.
+    const retryable = this.#shared?.concurrent === true;
+    if (!retryable) for (const f of failed) f.cmd.reject(f.error);
     this.#hooks.beforeCommit(overlay, done.some((d) => d.unit.events.length > 0));
     let commitMs = 0;
+    let shared: SharedCommit | null = null;
     if (overlay.verbs.length > 0) {
       try {
         const started = performance.now();
-        await this.#store.commit(overlay.verbs);
+        shared = (await this.#store.commit(overlay.verbs)) ?? null;
         commitMs = performance.now() - started;
       } catch (commitError) {
+        if (retryable && commitError instanceof CommitConflict) {
+          // Undo the batch in memory, newest first; the commands that joined it wait for
+          // the next batch, the batch's own are decided again (#runShared).
+          for (let i = done.length - 1; i >= 0; i--) done[i]?.unit.journal.rollback();
+          const own = new Set(batch);
+          this.#pending.unshift(...done.slice(ran).map((d) => d.cmd), ...failed.filter((f) => !own.has(f.cmd)).map((f) => f.cmd));
+          return CONFLICT;
+        }
+        if (retryable) for (const f of failed) f.cmd.reject(f.error);
         // Nothing of this batch is on disk: fail its commands and rebuild memory from disk.
         const error = EngineError.is(commitError)
           ? commitError
@@ -401,6 +459,7 @@ export class Pipeline {
         return;
       }
     }
+    if (retryable) for (const f of failed) f.cmd.reject(f.error);
     const events: EventRecord[] = [];
     let timersChanged = false;
     for (const d of done) {
@@ -409,7 +468,7 @@ export class Pipeline {
       for (const l of d.unit.logs) this.#log[l.level](l.obj, l.msg);
       d.cmd.resolve(d.value);
     }
-    this.#hooks.afterCommit({ events, wake, timersChanged, commands: done.length, verbs: overlay.verbs, commitMs });
+    this.#hooks.afterCommit({ events, wake, timersChanged, commands: done.length, verbs: overlay.verbs, commitMs, shared });
   }
 
   /**

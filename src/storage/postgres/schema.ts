@@ -234,10 +234,20 @@ CREATE TABLE changes (
 CREATE INDEX changes_at ON changes (at);
 `;
 
+/**
+ * Version 3: concurrent commits (docs/scaling.md, "Concurrent commits"). A batch decided
+ * without the lock learns its revisions only at commit: the change row says how far they
+ * moved from the ones its verbs carry, and every server following it moves them as much.
+ */
+const V3_REVISION_DELTA = `
+ALTER TABLE changes ADD COLUMN revision_delta bigint NOT NULL DEFAULT 0;
+`;
+
 /** Every schema version, oldest first. Never edit a released entry: append a new one. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "initial schema", sql: V1_INITIAL },
   { version: 2, name: "change log", sql: V2_CHANGE_LOG },
+  { version: 3, name: "revisions assigned at commit", sql: V3_REVISION_DELTA },
 ];
 
 /** The newest version this code knows. */

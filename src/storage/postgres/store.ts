@@ -26,33 +26,23 @@
  *    does not shrink on DELETE until VACUUM, so a quota on it would never release.
  */
 import pg from "pg";
-import { isTerminal } from "../../domain/state.js";
 import { EngineError } from "../../engine/errors.js";
-import type { Followed, MetaRecord, SharedStore, StoreReader, StoreVerb } from "../../engine/ports.js";
-import { MARK, type ReadyValue, applyVerbs, inCronIndex, taskState } from "../layout.js";
+import { CommitConflict, type Followed, type SharedCommit, type SharedStore, type StoreReader, type StoreVerb, shiftRevisions, stampedRange } from "../../engine/ports.js";
+import { applyVerbs } from "../layout.js";
 import { MemoryReader, type Tables, createTables } from "../memory/memory-reader.js";
-import { type Key, Journal, type Table, compareKeys, storedCopy } from "../memory/tables.js";
-import {
-  RUN_COLUMNS,
-  attemptFromRow,
-  dueFromRow,
-  eventFromRow,
-  keyHolderFromRow,
-  leaseFromRow,
-  metaFromRow,
-  poolConfig,
-  queueFromRow,
-  reservationFromRow,
-  runFromRow,
-  taskFromRow,
-} from "./codec.js";
+import { Journal, storedCopy } from "../memory/tables.js";
+import { poolConfig } from "./codec.js";
 import { migrate } from "./migrate.js";
-import { StaleWriteError, applyVerbs as writeVerbs, pgStorageError, rollbackAndRelease } from "./writer.js";
+import { StaleWriteError, applyStatements as writeStatements, applyVerbs as writeVerbs, pgStorageError, rollbackAndRelease } from "./writer.js";
 import { decodeChange, encodeChange, withPrev } from "./changes.js";
+import { loadMirror } from "./load.js";
+import { type Stamp, planConcurrent } from "./concurrent.js";
 import { InOrder } from "../in-order.js";
 
 /** A follow that found nothing new, and one that reloaded the mirror whole. */
 const NOTHING: Followed = { verbs: [], reloaded: false };
+/** SQLSTATEs of a concurrent commit that lost a race: unique_violation, deadlock_detected, serialization_failure. */
+const CONFLICT_STATES = new Set(["23505", "40P01", "40001"]);
 const RELOADED: Followed = { verbs: [], reloaded: true };
 
 /** Why opening failed, in one line (never with the URL's password). */
@@ -70,6 +60,12 @@ export interface PgStoreOptions {
   /** postgres://user:password@host:port/database (libpq URL, as pg takes it). */
   readonly url: string;
   readonly log?: PgStoreLog;
+  /**
+   * serial (the default): every commit of every server under one lock, taken before the batch
+   * is decided. concurrent: batches decided and written at once, refused when decided on
+   * state another server changed (docs/scaling.md, "Concurrent commits").
+   */
+  readonly commits?: "serial" | "concurrent";
 }
 
 /** Host, port and database of a URL: what may be logged (never the user's password). */
@@ -104,6 +100,7 @@ const RELISTEN_MS = 1_000;
 /** The PostgreSQL Store: durable commits to the database shared by every server, reads from a mirror. */
 export class PgStore implements SharedStore {
   readonly shared = true;
+  readonly concurrent: boolean;
   readonly reader: StoreReader;
   readonly #pool: pg.Pool;
   readonly #url: string;
@@ -121,10 +118,13 @@ export class PgStore implements SharedStore {
   #poll: NodeJS.Timeout | null = null;
   #relisten: NodeJS.Timeout | null = null;
   #closed: Promise<void> | null = null;
+  /** When this server last pruned the change log (concurrent commits prune once a second). */
+  #prunedAt = 0;
   /** Set when the mirror could not follow a committed change: later commits are refused. */
   #broken: EngineError | null = null;
 
-  private constructor(url: string, pool: pg.Pool, log: PgStoreLog | undefined) {
+  private constructor(url: string, pool: pg.Pool, log: PgStoreLog | undefined, concurrent: boolean) {
+    this.concurrent = concurrent;
     this.#url = url;
     this.#pool = pool;
     this.#log = log;
@@ -147,7 +147,7 @@ export class PgStore implements SharedStore {
     // An idle client the server dropped is re-emitted here; without a listener it is fatal.
     // The next query reconnects; a commit on a dead connection rejects with STORAGE_IO.
     pool.on("error", (e) => log?.warn({ err_message: oneLine(e) }, "PostgreSQL connection lost (idle); the next query reconnects"));
-    const store = new PgStore(options.url, pool, log);
+    const store = new PgStore(options.url, pool, log, options.commits === "concurrent");
     try {
       await pool.query("SELECT 1");
     } catch (e) {
@@ -224,6 +224,18 @@ export class PgStore implements SharedStore {
     this.#usable();
     if (this.#window) throw new EngineError("INTERNAL", "a commit window is already open");
     const client = await this.#checkout();
+    if (this.concurrent) {
+      // No lock: the batch is decided on the log as of now and checked at commit.
+      try {
+        const followed = await this.#follow(client, null);
+        await client.query("BEGIN");
+        this.#window = { client, head: -1 };
+        return followed;
+      } catch (e) {
+        await rollbackAndRelease(client);
+        throw EngineError.is(e) ? e : pgStorageError(e);
+      }
+    }
     try {
       await client.query("BEGIN");
       const { rows } = await client.query<{ seq: number }>("SELECT seq FROM change_head FOR UPDATE");
@@ -279,7 +291,12 @@ export class PgStore implements SharedStore {
    */
   async #follow(client: pg.ClientBase, head: number | null): Promise<Followed> {
     if (head !== null && head === this.#applied) return NOTHING;
-    const { rows } = await client.query<{ seq: number; verbs: Uint8Array }>("SELECT seq, verbs FROM changes WHERE seq > $1 ORDER BY seq", [this.#applied]);
+    const { rows } = await client.query<{ seq: number; verbs: Uint8Array; revision_delta: number }>(
+      head === null
+        ? "SELECT seq, verbs, revision_delta FROM changes WHERE seq > $1 ORDER BY seq"
+        : "SELECT seq, verbs, revision_delta FROM changes WHERE seq > $1 AND seq <= $2 ORDER BY seq",
+      head === null ? [this.#applied] : [this.#applied, head],
+    );
     if (rows.length === 0 && (head === null || head === this.#applied)) return NOTHING;
     const gapless = rows.every((r, i) => Number(r.seq) === this.#applied + i + 1) && (head === null || Number(rows.at(-1)?.seq) === head);
     if (!gapless) {
@@ -291,7 +308,14 @@ export class PgStore implements SharedStore {
     this.#journal.begin();
     try {
       for (const r of rows) {
-        for (const logged of decodeChange(r.verbs)) {
+        const change = decodeChange(r.verbs);
+        const delta = Number(r.revision_delta);
+        if (delta !== 0) {
+          // Decided on other revisions than it got at commit (concurrent commits): move them.
+          const stamped = stampedRange(change as readonly StoreVerb[]);
+          if (stamped) shiftRevisions(change as readonly StoreVerb[], stamped.first - 1, delta);
+        }
+        for (const logged of change) {
           const v = withPrev(logged, this.reader);
           applyVerbs(this.#tables, [v], storedCopy);
           verbs.push(v);
@@ -310,17 +334,23 @@ export class PgStore implements SharedStore {
    * Applies `verbs` as one transaction, then to the mirror: in the open window when there is
    * one (the engine's way), else in a window of its own. Rejects with SHUTTING_DOWN after
    * close, with STORAGE_IO / STORAGE_FULL when the database did not commit (nothing stored,
-   * the mirror untouched). A stale `prev` (under the commit lock, a bug) is STORAGE_IO.
+   * the mirror untouched). A stale `prev` is CommitConflict with concurrent commits (another
+   * server changed the row), STORAGE_IO under the commit lock (a bug).
    */
-  async commit(verbs: readonly StoreVerb[]): Promise<void> {
+  async commit(verbs: readonly StoreVerb[]): Promise<SharedCommit> {
     if (this.#closed) throw new EngineError("SHUTTING_DOWN", "the store is closed");
-    if (verbs.length === 0) return this.release();
+    if (verbs.length === 0) {
+      await this.release();
+      return { followed: NOTHING, revisionDelta: 0 };
+    }
     const batch = [...verbs];
     return this.#serial.run(async () => {
       // Outside a window (tools, the contract suite): one of its own; what others committed
       // meanwhile reaches the reader, with no engine to tell.
       if (!this.#window) await this.#acquire();
+      if (this.concurrent) return this.#commitConcurrent(batch);
       await this.#commit(batch);
+      return { followed: NOTHING, revisionDelta: 0 };
     });
   }
 
@@ -346,6 +376,56 @@ export class PgStore implements SharedStore {
       throw mapped;
     }
     w.client.release();
+    this.#mirror(verbs, seq);
+  }
+
+  /**
+   * A concurrent commit (./concurrent.ts): the verbs with their checks, the stamp, COMMIT.
+   * Then the revisions the stamp gave are moved into the batch's records, the changes other
+   * servers committed just before this one are applied to the mirror (and returned for the
+   * engine), and this one after them.
+   */
+  async #commitConcurrent(verbs: readonly StoreVerb[]): Promise<SharedCommit> {
+    const w = this.#window;
+    this.#window = null;
+    if (!w) throw new EngineError("INTERNAL", "commit without a window");
+    const now = Date.now();
+    const stamp: Stamp = { seq: 0, delta: 0 };
+    try {
+      this.#usable();
+      const statements = planConcurrent(verbs, this.reader, encodeChange(verbs), now, CHANGES_CHANNEL, stamp);
+      // Pruning deletes rows every server's commit would otherwise wait on: once a second.
+      if (now - this.#prunedAt >= FOLLOW_POLL_MS) {
+        this.#prunedAt = now;
+        statements.push({ text: "DELETE FROM changes WHERE at < $1", values: [now - CHANGES_KEEP_MS] });
+      }
+      await writeStatements(w.client, statements);
+      await w.client.query("COMMIT");
+    } catch (e) {
+      await rollbackAndRelease(w.client);
+      const code = (e as { code?: unknown } | null)?.code;
+      if (e instanceof StaleWriteError || (typeof code === "string" && CONFLICT_STATES.has(code))) {
+        throw new CommitConflict(`another server changed what this batch was decided on: ${oneLine(e)}`, { cause: e });
+      }
+      throw pgStorageError(e);
+    }
+    const range = stampedRange(verbs);
+    if (range) shiftRevisions(verbs, range.first - 1, stamp.delta);
+    let followed: Followed = NOTHING;
+    try {
+      if (stamp.seq > this.#applied + 1) followed = await this.#follow(w.client, stamp.seq - 1);
+    } catch (e) {
+      w.client.release();
+      throw this.#break(e);
+    }
+    w.client.release();
+    // A reload (this server was behind the log's retention) read this commit too.
+    if (!followed.reloaded) this.#mirror(verbs, stamp.seq);
+    return { followed, revisionDelta: stamp.delta };
+  }
+
+  /** This server's committed change `seq` on the mirror. */
+  #mirror(verbs: readonly StoreVerb[], seq: number): void {
     this.#journal.begin();
     try {
       applyVerbs(this.#tables, verbs, storedCopy);
@@ -387,74 +467,7 @@ export class PgStore implements SharedStore {
    * the head row's lock keeps every other commit out.
    */
   async #load(client: pg.ClientBase, inWindow = false): Promise<void> {
-    try {
-      if (!inWindow) await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-      const q = async (sql: string) => (await client.query<Record<string, unknown>>(sql)).rows;
-      const t = this.#tables;
-      const [head] = await q("SELECT seq FROM change_head");
-      const [meta] = await q("SELECT r.value, m.oldest_revision, m.engine_paused FROM revision r CROSS JOIN meta m");
-      const b = new Batch();
-      if (meta) b.add(t.meta, "meta", storedCopy<MetaRecord>(metaFromRow(meta)));
-      for (const r of await q("SELECT t.id, t.status, t.progress, s.spec, s.payload FROM tasks t JOIN task_specs s ON s.task_id = t.id ORDER BY t.id")) {
-        const task = taskFromRow(r as Parameters<typeof taskFromRow>[0]);
-        b.add(t.tasks, task.id, storedCopy(taskState(task)));
-        b.add(t.taskSpecs, task.id, storedCopy(task.spec));
-        b.add(t.idxTaskQueue, [task.spec.queue, task.id], MARK);
-        if (task.spec.parentTaskId) b.add(t.idxChildren, [task.spec.parentTaskId, task.id], MARK);
-        for (const dep of task.spec.dependsOn) b.add(t.idxDependents, [dep, task.id], MARK);
-        if (inCronIndex(task)) b.add(t.idxCron, task.id, MARK);
-      }
-      const counts = new Map<string, { key: readonly [string, string]; n: number }>();
-      for (const r of await q(`SELECT ${RUN_COLUMNS} FROM runs ORDER BY id`)) {
-        const run = storedCopy(runFromRow(r));
-        b.add(t.runs, run.id, run);
-        b.add(t.idxTaskRuns, [run.taskId, run.id], MARK);
-        const ready: ReadyValue = { p: run.effectivePriority, c: run.createdAt, caps: run.capabilities, ks: run.keySlots, kh: run.keyHold };
-        b.add(t.idxState, [run.queue, run.state, run.id], run.state === "READY" ? storedCopy(ready) : MARK);
-        const c = counts.get(`${run.queue}\u0000${run.state}`) ?? { key: [run.queue, run.state] as const, n: 0 };
-        c.n++;
-        counts.set(`${run.queue}\u0000${run.state}`, c);
-        if (isTerminal(run.state) && run.finishedAt !== null) b.add(t.idxFinished, [run.finishedAt, run.id], MARK);
-      }
-      for (const c of counts.values()) b.add(t.counts, c.key, c.n);
-      // Timer entries from their rows, not from the runs' lists: a dropped entry stays dropped.
-      for (const r of await q("SELECT at, kind, run_id FROM due_timers")) {
-        const d = dueFromRow(r);
-        b.add(t.idxDue, [d.at, d.kind, d.runId], MARK);
-      }
-      for (const r of await q("SELECT run_id, number, record, output FROM attempts")) {
-        const a = storedCopy(attemptFromRow(r));
-        b.add(t.attempts, [a.runId, a.number], a);
-      }
-      for (const r of await q("SELECT run_id, record FROM leases")) {
-        const l = storedCopy(leaseFromRow(r));
-        b.add(t.leases, l.runId, l);
-      }
-      for (const r of await q("SELECT key, run_id, record FROM key_holders")) {
-        const h = storedCopy(keyHolderFromRow(r));
-        b.add(t.keyholders, [h.key, h.runId], h);
-      }
-      for (const r of await q("SELECT name, paused, rate_per_second, burst FROM queues WHERE configured")) {
-        const qr = storedCopy(queueFromRow(r));
-        b.add(t.queues, qr.name, qr);
-      }
-      for (const r of await q("SELECT revision, record FROM events ORDER BY revision")) {
-        const e = storedCopy(eventFromRow(r));
-        b.add(t.events, e.revision, e);
-      }
-      for (const r of await q("SELECT task_id, purged_at, until FROM reservations")) {
-        const res = storedCopy(reservationFromRow(r));
-        b.add(t.reserved, res.taskId, res);
-        b.add(t.idxReserved, [res.until, res.taskId], MARK);
-      }
-      if (!inWindow) await client.query("COMMIT");
-      for (const table of Object.values(t)) table.clear();
-      b.write();
-      this.#applied = Number(head?.seq ?? 0);
-    } catch (e) {
-      if (!inWindow) await client.query("ROLLBACK").catch(() => undefined);
-      throw e;
-    }
+    this.#applied = await loadMirror(client, this.#tables, inWindow);
   }
 
   /** Refuses further commits, waits for those made, stops listening, ends the pool. Idempotent. */
@@ -490,23 +503,4 @@ function guarded(client: pg.PoolClient): pg.PoolClient {
     client.on("error", () => undefined);
   }
   return client;
-}
-
-/** Entries collected per table, then written in key order (appends, not inserts, in the mirror). */
-class Batch {
-  readonly #byTable = new Map<Table<Key, unknown>, { key: Key; value: unknown }[]>();
-
-  add<K extends Key, V>(table: Table<K, V>, key: K, value: V): void {
-    const t = table as unknown as Table<Key, unknown>;
-    let list = this.#byTable.get(t);
-    if (!list) this.#byTable.set(t, (list = []));
-    list.push({ key, value });
-  }
-
-  write(): void {
-    for (const [table, list] of this.#byTable) {
-      list.sort((a, b) => compareKeys(a.key, b.key));
-      for (const { key, value } of list) table.put(key, value);
-    }
-  }
 }

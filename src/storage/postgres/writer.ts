@@ -29,7 +29,7 @@ import { attemptToRow, eventToRow, keyHolderToRow, leaseToRow, queueToRow, runTo
 export class StaleWriteError extends Error {
   override readonly name = "StaleWriteError";
   constructor(
-    readonly table: "tasks" | "runs",
+    readonly table: "tasks" | "runs" | "key_holders" | "task_dependencies",
     readonly id: string,
     readonly verb: StoreVerb["verb"],
   ) {
@@ -47,10 +47,12 @@ export interface Statement {
   readonly text: string;
   readonly values: readonly unknown[];
   readonly stale?: Cas;
+  /** Given the statement's result once the pipeline succeeded. */
+  readonly take?: (r: pg.QueryResult) => void;
 }
 
 /** What a compare-and-set statement's StaleWriteError names (built only when it fails). */
-type Cas = ConstructorParameters<typeof StaleWriteError>;
+export type Cas = ConstructorParameters<typeof StaleWriteError>;
 
 /**
  * The statements that apply `verbs` in order (the revision counter last). Which statements
@@ -85,6 +87,11 @@ export async function applyVerbs(client: Client, verbs: readonly StoreVerb[], af
   await runPipelined(client, [...planVerbs(verbs), ...after]);
 }
 
+/** Runs `statements` pipelined in the caller's transaction (see applyVerbs). */
+export async function applyStatements(client: Client, statements: readonly Statement[]): Promise<void> {
+  await runPipelined(client, statements);
+}
+
 /** `client.pipeline` is a constructor option of pg's Client; it is read on each send. */
 type Pipelinable = { pipeline: boolean };
 
@@ -104,6 +111,7 @@ async function runPipelined(client: Client, statements: readonly Statement[]): P
     const cas = statements[i]?.stale;
     if (cas && r.value.rowCount !== 1) throw new StaleWriteError(...cas);
   }
+  for (const [i, r] of settled.entries()) if (r.status === "fulfilled") statements[i]?.take?.(r.value);
 }
 
 /**
@@ -121,10 +129,18 @@ function statementName(text: string): string {
   return name;
 }
 
-/** Appends the statements of one verb; the highest revision it carries, or -1. */
-function planVerb(out: Statement[], v: StoreVerb): number {
+/**
+ * Appends the statements of one verb; the highest revision it carries, or -1. With `events`
+ * (concurrent commits, ./concurrent.ts) the verb's events are collected there instead of
+ * written, and saveMeta leaves the revision counter and lowers no oldest revision.
+ */
+export function planVerb(out: Statement[], v: StoreVerb, events: EventRecord[] | null = null): number {
   const q = (text: string, values: readonly unknown[], stale?: Cas): void => {
     out.push(stale ? { text, values, stale } : { text, values });
+  };
+  const insertEvent = (q2: Q, e: EventRecord) => {
+    if (events) events.push(e);
+    else writeEvent(q2, e);
   };
   switch (v.verb) {
     case "createTask":
@@ -179,7 +195,8 @@ function planVerb(out: Statement[], v: StoreVerb): number {
       return -1;
     }
     case "saveMeta":
-      q("UPDATE meta SET oldest_revision = $1, engine_paused = $2", [v.meta.oldestRevision, v.meta.enginePaused]);
+      if (events) q("UPDATE meta SET oldest_revision = GREATEST(oldest_revision, $1), engine_paused = $2", [v.meta.oldestRevision, v.meta.enginePaused]);
+      else q("UPDATE meta SET oldest_revision = $1, engine_paused = $2", [v.meta.oldestRevision, v.meta.enginePaused]);
       return v.meta.revision;
     case "purgeRun":
       purgeRun(q, v.run);
@@ -295,7 +312,7 @@ function updateRun(q: Q, run: RunRecord, prev: RunRecord): void {
   }
 }
 
-function insertEvent(q: Q, e: EventRecord): void {
+function writeEvent(q: Q, e: EventRecord): void {
   const r = eventToRow(e);
   q("INSERT INTO events (revision, record) VALUES ($1, $2)", [r.revision, r.record]);
 }

@@ -1,0 +1,160 @@
+/**
+ * The statements of a concurrent commit (docs/scaling.md, "Concurrent commits"): several
+ * servers decide and write their batches at the same time, each on its own mirror as of its
+ * last follow, and the database refuses a batch decided on anything another server changed
+ * meanwhile. Nothing is locked while a batch is decided.
+ *
+ * What makes a stale decision fail (CommitConflict, the engine decides again):
+ *  - every changed run and task row is a compare-and-set on the row the batch read
+ *    (writer.ts), and a new row's primary key is unique (a task id two servers create);
+ *  - a decision that read a row without changing it gets a check here, written so that the
+ *    two sides of the race meet on a row lock:
+ *    - a key slot taken: the key's row is locked (FOR UPDATE), then its holders counted,
+ *      which must stay within its slots (no over-admission however many servers admit);
+ *    - a task created with prerequisites still open: each must still be ACTIVE, checked under
+ *      a share lock on its row;
+ *    - a task that ends: its dependents are counted after its row is changed (which waits for
+ *      that share lock), and must be the ones the batch decided on: a dependent created
+ *      meanwhile would otherwise never hear that its prerequisite ended.
+ *    (A child created under an ending parent needs no check: it changes the parent's row.)
+ *  - revisions are assigned at commit, by the last statements: the revision counter and the
+ *    change log's head are moved together (their row locks held only from there to COMMIT, so
+ *    revisions are in commit order and every snapshot sees a gap-free prefix), the events are
+ *    written at the revisions that gives, and the batch's runs are moved to them.
+ */
+import type { StoreReader, StoreVerb } from "../../engine/ports.js";
+import { stampedRange } from "../../engine/ports.js";
+import type { TaskId } from "../../domain/ids.js";
+import type { EventRecord, TaskRecord } from "../../engine/records.js";
+import { eventToRow } from "./codec.js";
+import { type Statement, planVerb } from "./writer.js";
+
+/** What the stamp statement found: the change's place in the log and how its revisions moved. */
+export interface Stamp {
+  seq: number;
+  delta: number;
+}
+
+/**
+ * The statements of `verbs` as a concurrent commit, the stamp last: `change` is the change
+ * log row's bytes, `at` its time, `channel` the NOTIFY channel. `stamp` is filled when the
+ * statements succeeded. `reader` is the mirror the batch was decided on (committed state).
+ */
+export function planConcurrent(
+  verbs: readonly StoreVerb[],
+  reader: StoreReader,
+  change: Uint8Array,
+  at: number,
+  channel: string,
+  stamp: Stamp,
+): Statement[] {
+  const out: Statement[] = [];
+  const events: EventRecord[] = [];
+  const checks = new Checks(reader);
+  for (const v of verbs) {
+    planVerb(out, v, events);
+    checks.after(out, v);
+  }
+  const range = stampedRange(verbs);
+  const count = range?.count ?? 0;
+  const last = range?.last ?? 0;
+  out.push({
+    text: `WITH r AS (UPDATE revision SET value = value + $1::bigint RETURNING value),
+                h AS (UPDATE change_head SET seq = seq + 1 RETURNING seq)
+           INSERT INTO changes (seq, at, verbs, revision_delta)
+           SELECT h.seq, $2, $3, CASE WHEN $1::bigint = 0 THEN 0 ELSE r.value - $4::bigint END FROM r, h
+           RETURNING seq, revision_delta`,
+    values: [count, at, change, last],
+    take: (r) => {
+      const row = r.rows[0] as { seq: unknown; revision_delta: unknown } | undefined;
+      stamp.seq = Number(row?.seq);
+      stamp.delta = Number(row?.revision_delta);
+    },
+  });
+  if (count > 0) {
+    const rows = events.map(eventToRow);
+    out.push({
+      text: `INSERT INTO events (revision, record)
+             SELECT e.revision + (SELECT value FROM revision) - $1::bigint, e.record
+             FROM unnest($2::bigint[], $3::jsonb[]) AS e(revision, record)`,
+      values: [last, rows.map((e) => e.revision), rows.map((e) => e.record)],
+    });
+    const runs = new Set<string>();
+    for (const v of verbs) if ((v.verb === "createRun" || v.verb === "updateRun") && v.event) runs.add(v.run.id);
+    out.push({
+      text: `UPDATE runs SET revision = revision + (SELECT value FROM revision) - $1::bigint
+             WHERE id = ANY($2::uuid[]) AND revision > $3::bigint`,
+      values: [last, [...runs], (range?.first ?? 1) - 1],
+    });
+  }
+  out.push({ text: `SELECT pg_notify('${channel}', seq::text) FROM change_head`, values: [] });
+  return out;
+}
+
+/** The checks of decisions that read rows without changing them (see the module comment). */
+class Checks {
+  readonly #reader: StoreReader;
+  /** Tasks as the batch left them so far (created or updated by an earlier verb). */
+  readonly #tasks = new Map<TaskId, TaskRecord | null>();
+  /** Dependency edges the batch added (+1) or removed (-1) so far, by prerequisite. */
+  readonly #edges = new Map<TaskId, number>();
+
+  constructor(reader: StoreReader) {
+    this.#reader = reader;
+  }
+
+  #task(id: TaskId): TaskRecord | undefined {
+    const t = this.#tasks.get(id);
+    if (t !== undefined) return t ?? undefined;
+    return this.#reader.getTask(id);
+  }
+
+  after(out: Statement[], v: StoreVerb): void {
+    switch (v.verb) {
+      case "createTask": {
+        const open = [...new Set(v.task.spec.dependsOn)].filter((id) => id !== v.task.id && this.#task(id)?.status === "ACTIVE");
+        if (open.length > 0) {
+          out.push({
+            text: `SELECT 1 FROM (SELECT id FROM tasks WHERE id = ANY($1::uuid[]) AND status = 'ACTIVE' FOR SHARE) AS p
+                   HAVING count(*) = $2::bigint`,
+            values: [open, open.length],
+            stale: ["tasks", open.join(","), "createTask"],
+          });
+        }
+        for (const dep of new Set(v.task.spec.dependsOn)) this.#edges.set(dep, (this.#edges.get(dep) ?? 0) + 1);
+        this.#tasks.set(v.task.id, v.task);
+        return;
+      }
+      case "updateTask": {
+        this.#tasks.set(v.task.id, v.task);
+        if (v.prev.status !== "ACTIVE" || v.task.status === "ACTIVE") return;
+        const expected = this.#reader.dependentTaskIds(v.task.id).length + (this.#edges.get(v.task.id) ?? 0);
+        out.push({
+          text: "SELECT 1 FROM task_dependencies WHERE prerequisite_id = $1 HAVING count(*) = $2::bigint",
+          values: [v.task.id, expected],
+          stale: ["task_dependencies", v.task.id, "updateTask"],
+        });
+        return;
+      }
+      case "purgeTask":
+        this.#tasks.set(v.task.id, null);
+        for (const dep of new Set(v.task.spec.dependsOn)) this.#edges.set(dep, (this.#edges.get(dep) ?? 0) - 1);
+        return;
+      case "updateRun": {
+        const put = v.keyHolder && "put" in v.keyHolder ? v.keyHolder.put : null;
+        if (!put) return;
+        // The holder is written by planVerb before this; the key row is locked first so that
+        // two servers admitting to the same key count one after the other.
+        out.splice(out.length - 1, 0, { text: "SELECT 1 FROM concurrency_keys WHERE key = $1 FOR UPDATE", values: [put.key] });
+        out.push({
+          text: "SELECT 1 FROM key_holders WHERE key = $1 HAVING count(*) <= $2::bigint",
+          values: [put.key, put.slots],
+          stale: ["key_holders", put.key, "updateRun"],
+        });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}
