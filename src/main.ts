@@ -121,7 +121,7 @@ async function main(): Promise<void> {
 
 /** The store the configuration asks for: LMDB in --data-dir, or PostgreSQL (shared by several servers) at --postgres-url. */
 async function openStore(config: Config, log: PgStoreLog): Promise<Store> {
-  if (config.storage === "postgres") return PgStore.open({ url: config.postgresUrl as string, log });
+  if (config.storage === "postgres") return PgStore.open({ url: config.postgresUrl as string, log, commits: config.postgresCommits });
   return LmdbStore.open({ path: config.dataDir, relaxedDurability: config.durability === "relaxed" });
 }
 

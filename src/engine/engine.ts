@@ -262,6 +262,14 @@ export class Engine {
     return { queued: this.#pipeline.queued, ...this.#pipeline.shedding };
   }
 
+  /**
+   * Batches decided again because their commit raced another server's (PostgreSQL with
+   * concurrent commits; always 0 otherwise).
+   */
+  get commitConflicts(): number {
+    return this.#pipeline.conflicts;
+  }
+
   /** READY runs in the selection index. */
   get readyIndexed(): number {
     return this.#core.ready.size;

@@ -114,13 +114,15 @@ describe.skipIf(!HAVE_POSTGRES)("one server on PostgreSQL", () => {
     for (const s of [first, second]) expect(s.logs.join("\n") + s.stderr()).not.toContain(PASSWORD);
   });
 
-  it("refuses a missing or bad --postgres-url with one line and exit 2, never showing the password", { timeout: 60_000 }, async () => {
+  it("refuses a missing or bad --postgres-url or --postgres-commits with one line and exit 2, never showing the password", { timeout: 60_000 }, async () => {
     const cases: [string[], Record<string, string>, RegExp][] = [
       [["--storage", "postgres"], {}, /^actionqueue: storage: postgres needs --postgres-url/],
       [["--storage", "postgres", "--postgres-url", `mysql://u:${PASSWORD}@127.0.0.1/db`], {}, /^actionqueue: postgres-url: not a PostgreSQL URL/],
       [["--storage", "postgres", "--postgres-url", `postgres//u:${PASSWORD}@127.0.0.1/db`], {}, /^actionqueue: postgres-url: not a PostgreSQL URL/],
       [["--postgres-url", `postgres://u:${PASSWORD}@127.0.0.1/db`], {}, /^actionqueue: postgres-url: only with --storage postgres/],
       [[], { ACTIONQUEUE_STORAGE: "postgres", ACTIONQUEUE_POSTGRES_URL: "" }, /^actionqueue: storage: postgres needs --postgres-url/],
+      [["--postgres-commits", "concurrent"], {}, /^actionqueue: postgres-commits: only with --storage postgres/],
+      [["--storage", "postgres", "--postgres-url", `postgres://u:${PASSWORD}@127.0.0.1/db`, "--postgres-commits", "parallel"], {}, /^actionqueue: postgres-commits: /],
     ];
     for (const [args, env, message] of cases) {
       const r = await run("src/main.ts", [...args, "--listen", "127.0.0.1:0"], env);

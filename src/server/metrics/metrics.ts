@@ -187,6 +187,15 @@ export class Metrics {
       },
     });
     new Counter({
+      name: "actionqueue_commit_conflicts_total",
+      help: "Batches decided again because their commit raced another server's (PostgreSQL with --postgres-commits concurrent).",
+      registers,
+      collect() {
+        this.reset();
+        if (self.#sources) this.inc(self.#sources.engine.commitConflicts);
+      },
+    });
+    new Counter({
       name: "actionqueue_rpcs_total",
       help: "RPCs handled, by service, method and gRPC code (calls refused before their handler by load shedding are in actionqueue_requests_shed_total).",
       labelNames: ["service", "method", "code"],
