@@ -45,15 +45,31 @@
  * no client (it follows the others' commits all the same): raise BENCH_WORKERS to give every
  * server a worker. The commit figures are the N servers' /metrics added up (workloads.ts,
  * targets.ts sumCommits; see onServers below), each server's own in the sample's `perServer`.
- * The table gets a column per system and, with 1 among the counts, "xN vs 1 server" ratios, e.g.:
+ * The table gets a column per system and, with 1 among the counts, "xN vs 1 server" ratios
+ * (serial commits), e.g.:
  *   BENCH_STORES=lmdb,postgres BENCH_PG_SERVERS=1,2,3 BENCH_BULLMQ=0 BENCH_ONLY=e2e BENCH_WORKERS=6 BENCH_ROUNDS=3 npm run bench:compare
+ *
+ * Commit modes: BENCH_PG_COMMITS (comma-separated, "serial" and/or "concurrent", default
+ * "serial"; used when postgres is in BENCH_STORES) is the servers' `--postgres-commits`, given
+ * as an argument next to `--storage postgres` (also for serial, so that an
+ * ACTIONQUEUE_POSTGRES_COMMITS in the environment cannot change a system's mode). Every mode ×
+ * every count of BENCH_PG_SERVERS is one system, measured in the same rotated rounds: serial
+ * keeps the names above; concurrent is "aq-postgres-concurrent" (one server) and
+ * "aq-postgres-concurrent-xN" ("ActionQueue on PostgreSQL, concurrent commits, N servers").
+ * Each concurrent system measured next to the serial one with as many servers gets a
+ * "concurrent vs serial" ratio column ("xN concurrent vs serial" for N > 1). The end-to-end
+ * commit figures of every PostgreSQL system include "commit conflicts per 1,000 runs": the
+ * servers' actionqueue_commit_conflicts_total (batches decided again because their commit
+ * raced another server's) added up, read after the workload like the other commit counters,
+ * per 1,000 runs processed, e.g.:
+ *   BENCH_STORES=postgres BENCH_PG_SERVERS=1,2,3 BENCH_PG_COMMITS=serial,concurrent BENCH_BULLMQ=0 BENCH_ONLY=e2e BENCH_WORKERS=6 BENCH_ROUNDS=3 npm run bench:compare
  */
 import { execFileSync } from "node:child_process";
 import { cpus, freemem, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { cleanupAll, installCleanup, log, removeDir, tempDir } from "./procs.js";
 import type { Target } from "./protocol.js";
-import { aqOnlyTable, comparisonTable, type Outcome, pgServers, pgSystem, type Row, type Samples, summaries, type SystemName, writeJson } from "./report.js";
+import { aqOnlyTable, comparisonTable, type Outcome, PG_COMMITS, pgCommits, type PgCommits, pgServers, pgSystem, type Row, type Samples, summaries, type SystemName, writeJson } from "./report.js";
 import {
   AqServer,
   buildActionQueue,
@@ -95,15 +111,20 @@ const CONFIG = {
   stores: env("BENCH_STORES", "lmdb").split(",").filter((s) => s !== ""),
   /** ActionQueue servers sharing one PostgreSQL database, one system per count. */
   pgServers: [...new Set(env("BENCH_PG_SERVERS", "1").split(",").filter((s) => s.trim() !== "").map(Number))],
+  /** The servers' `--postgres-commits` modes, one system per mode × server count. */
+  pgCommits: [...new Set(env("BENCH_PG_COMMITS", "serial").split(",").map((s) => s.trim()).filter((s) => s !== ""))],
   bullmq: env("BENCH_BULLMQ", "1") !== "0",
 };
 for (const store of CONFIG.stores) if (store !== "lmdb" && store !== "postgres") throw new Error(`BENCH_STORES: lmdb and/or postgres, not ${store}`);
 for (const n of CONFIG.pgServers) if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_PG_SERVERS: comma-separated server counts (whole numbers ≥ 1), not ${process.env.BENCH_PG_SERVERS}`);
 if (CONFIG.pgServers.length === 0) throw new Error("BENCH_PG_SERVERS: at least one server count");
+for (const c of CONFIG.pgCommits) if (!(PG_COMMITS as readonly string[]).includes(c)) throw new Error(`BENCH_PG_COMMITS: serial and/or concurrent, not ${c}`);
+if (CONFIG.pgCommits.length === 0) throw new Error("BENCH_PG_COMMITS: at least one of serial, concurrent");
+const PG_MODES = PG_COMMITS.filter((c) => CONFIG.pgCommits.includes(c));
 /** The systems this run measures, in their starting order (rotated per round). */
 const SYSTEMS: SystemName[] = [
   ...(CONFIG.stores.includes("lmdb") ? (["aq"] as const) : []),
-  ...(CONFIG.stores.includes("postgres") ? CONFIG.pgServers.map(pgSystem) : []),
+  ...(CONFIG.stores.includes("postgres") ? PG_MODES.flatMap((mode) => CONFIG.pgServers.map((n) => pgSystem(n, mode))) : []),
   ...(CONFIG.bullmq ? (["bullmq-defaults", "bullmq-fsync"] as const) : []),
 ];
 if (SYSTEMS.length === 0) throw new Error("nothing to measure: BENCH_STORES is empty and BENCH_BULLMQ=0");
@@ -148,7 +169,8 @@ const ALL_ROWS: Row[] = [
   { label: "sequential single submit, p50 (ms)", workload: "sequential", field: "p50", kind: "latency" },
   { label: "sequential single submit, p99 (ms)", workload: "sequential", field: "p99", kind: "latency" },
 ];
-// The servers' own commit figures for the end-to-end runs (ActionQueue systems only).
+// The servers' own commit figures for the end-to-end runs (ActionQueue systems only; conflicts: PostgreSQL only).
+const PG_MEASURED = SYSTEMS.some((sys) => pgServers(sys) > 0);
 if (SYSTEMS.some((sys) => sys === "aq" || pgServers(sys) > 0)) {
   const at = ALL_ROWS.findIndex((r) => r.workload === `e2e-${CONFIG.e2e.at(-1)}`) + 1;
   ALL_ROWS.splice(
@@ -157,6 +179,7 @@ if (SYSTEMS.some((sys) => sys === "aq" || pgServers(sys) > 0)) {
     ...CONFIG.e2e.flatMap((n): Row[] => [
       { label: `  ${k(n)}: group commit, mean (ms)`, workload: `e2e-${n}`, field: "commitMeanMs", kind: "latency" },
       { label: `  ${k(n)}: commits per 1,000 runs`, workload: `e2e-${n}`, field: "commitsPer1000", kind: "size", ratio: false },
+      ...(PG_MEASURED ? [{ label: `  ${k(n)}: commit conflicts per 1,000 runs`, workload: `e2e-${n}`, field: "conflictsPer1000", kind: "size", ratio: false } as const] : []),
       { label: `  ${k(n)}: store writes per commit`, workload: `e2e-${n}`, field: "verbsPerCommit", kind: "size", ratio: false },
       { label: `  ${k(n)}: wall time spent committing (%)`, workload: `e2e-${n}`, field: "commitBusy", kind: "size", scale: 100, ratio: false },
     ]),
@@ -175,9 +198,12 @@ const AQ_ROWS: Row[] = [
   { label: `events/s delivered to ${CONFIG.watchers} watchers (${k(CONFIG.watchTasks)} tasks)`, workload: "aq-watch", field: "value", kind: "rate" },
 ];
 
-/** The PostgreSQL server counts measured, as "aq-postgres(-xN)" systems. */
-const PG_COUNTS = SYSTEMS.map(pgServers).filter((n) => n > 0);
+/** The PostgreSQL server counts measured, as "aq-postgres(-concurrent)(-xN)" systems. */
+const PG_COUNTS = [...new Set(SYSTEMS.map(pgServers).filter((n) => n > 0))];
 const SEVERAL = PG_COUNTS.some((n) => n > 1);
+const CONCURRENT = SYSTEMS.some((sys) => pgCommits(sys) === "concurrent");
+/** Some concurrent system is measured next to the serial one with as many servers (a "concurrent vs serial" column). */
+const PAIRED = SYSTEMS.some((sys) => pgCommits(sys) === "concurrent" && SYSTEMS.includes(pgSystem(pgServers(sys), "serial")));
 
 /** Which clients of an end-to-end run talk to which of `n` servers (workloads.ts: producer 0, workers round-robin). */
 function e2eLayout(n: number): string {
@@ -185,15 +211,25 @@ function e2eLayout(n: number): string {
   return on.map((clients, i) => `server ${i}: ${clients.length > 0 ? clients.join(", ") : "no client (follows only)"}`).join("; ");
 }
 
-/** Printed under the table and kept in the JSON document (several PostgreSQL servers only). */
-const NOTES: string[] = SEVERAL
-  ? [
-      `aq-postgres-xN: N ActionQueue servers (node dist/main.js --storage postgres, each on its own port) on one fresh database per workload run; client processes spread round-robin, producer i → server i % N, worker j → server j % N.`,
-      ...PG_COUNTS.filter((n) => n > 1).map((n) => `end to end with ${n} servers: ${e2eLayout(n)}.`),
-      `Workloads with a single client process use server 0 only: submit only, the wake-up and sequential probes, and the process-only pre-fill (its workers are spread).`,
-      `Commit figures with N servers: the N servers' GET /metrics added up (commits, commit seconds, commands, writes; each server counts its own commits): group commit mean = over all their commits; commits per 1,000 runs and writes per commit over all of them; wall time committing = summed commit time / timed span (the commit lock runs the servers' commits one at a time; lock waits are not in a commit's time). Each server's own figures: samples[workload]["aq-postgres-xN"][round].perServer.`,
-    ]
-  : [];
+/** Printed under the table and kept in the JSON document (PostgreSQL systems only). */
+const NOTES: string[] = [
+  ...(SEVERAL
+    ? [
+        `aq-postgres-xN${CONCURRENT ? " and aq-postgres-concurrent-xN" : ""}: N ActionQueue servers (node dist/main.js --storage postgres --postgres-commits ${CONCURRENT ? "serial or concurrent" : "serial"}, each on its own port) on one fresh database per workload run; client processes spread round-robin, producer i → server i % N, worker j → server j % N.`,
+        ...PG_COUNTS.filter((n) => n > 1).map((n) => `end to end with ${n} servers: ${e2eLayout(n)}.`),
+        `Workloads with a single client process use server 0 only: submit only, the wake-up and sequential probes, and the process-only pre-fill (its workers are spread).`,
+        `Commit figures with N servers: the N servers' GET /metrics added up (commits, commit seconds, commands, writes, commit conflicts; each server counts its own commits): group commit mean = over all their commits; commits, conflicts per 1,000 runs and writes per commit over all of them; wall time committing = summed commit time / timed span (with serial commits the commit lock runs the servers' commits one at a time, so it is the share of the wall time spent committing; lock waits are not in a commit's time${CONCURRENT ? "; with concurrent commits the servers' commits overlap, so it can exceed 100 %" : ""}). Each server's own figures: samples[workload][system][round].perServer.`,
+      ]
+    : []),
+  ...(CONCURRENT
+    ? [
+        `aq-postgres-concurrent${SEVERAL ? "(-xN)" : ""}: the servers run with --postgres-commits concurrent (no commit lock: a server's batch is decided and written at once; one whose commit raced another server's is decided again, counted in actionqueue_commit_conflicts_total)${PAIRED ? `; "concurrent vs serial" compares it with the serial system with as many servers` : ""}.`,
+      ]
+    : []),
+  ...(PG_MEASURED && (SEVERAL || CONCURRENT)
+    ? [`Commit conflicts per 1,000 runs: actionqueue_commit_conflicts_total added up over the system's servers, read after the workload like the other commit counters (the servers are fresh per run), per 1,000 runs processed; serial commits are not expected to conflict.`]
+    : []),
+];
 
 const samples: Samples = {};
 const orders: SystemName[][] = [];
@@ -202,7 +238,7 @@ function record(workload: string, sys: SystemName, o: Outcome): void {
   const bySys = (samples[workload] ??= {});
   (bySys[sys] ??= []).push(o);
   const text = isError(o) ? `FAILED: ${o.error.split("\n")[0]}` : `${o.value.toFixed(2)}${typeof o.p99 === "number" ? ` (p99 ${o.p99.toFixed(2)})` : ""}`;
-  log(`  ${workload.padEnd(16)} ${sys.padEnd(16)} ${text}`);
+  log(`  ${workload.padEnd(16)} ${sys.padEnd(25)} ${text}`);
 }
 
 async function attempt(workload: string, sys: SystemName, f: () => Promise<Sample>): Promise<void> {
@@ -245,11 +281,14 @@ async function main(): Promise<void> {
    * each server counts for its own commits only, so the sums cover every commit made.
    * commitMeanMs is then the mean over all the servers' commits, commitsPer1000 and
    * verbsPerCommit are per run and per commit over all of them, and commitBusy is the summed
-   * commit time over the timed span: the commit lock runs the servers' commits one at a time,
-   * so it stays the share of the wall time the database spent committing (the time waiting
-   * for the lock is not in a commit's duration). Each server's own figures are in perServer.
+   * commit time over the timed span: with serial commits the commit lock runs the servers'
+   * commits one at a time, so it stays the share of the wall time the database spent
+   * committing (the time waiting for the lock is not in a commit's duration); with concurrent
+   * commits they overlap and it can pass 1. On PostgreSQL (`pg`), conflicts and
+   * conflictsPer1000 are the servers' summed actionqueue_commit_conflicts_total, total and
+   * per 1,000 runs. Each server's own figures are in perServer.
    */
-  const onServers = async (servers: readonly AqServer[], f: (t: Targets) => Promise<Sample>): Promise<Sample> => {
+  const onServers = async (servers: readonly AqServer[], pg: boolean, f: (t: Targets) => Promise<Sample>): Promise<Sample> => {
     const [first, ...rest] = servers.map((server): Target => ({ system: "aq", url: server.url }));
     if (!first) throw new Error("no ActionQueue server");
     const sample = await f([first, ...rest]);
@@ -263,6 +302,7 @@ async function main(): Promise<void> {
       commitsPer1000: (c.commits / runs) * 1000,
       verbsPerCommit: c.verbs / c.commits,
       commandsPerCommit: c.commands / c.commits,
+      ...(pg ? { conflicts: c.conflicts, conflictsPer1000: (c.conflicts / runs) * 1000 } : {}),
       // Every commit of the servers' life (they are fresh per run) over the timed span.
       commitBusy: typeof sample.ms === "number" ? (c.commitSeconds * 1000) / sample.ms : NaN,
       ...(servers.length > 1 ? { servers: servers.length, perServer: each } : {}),
@@ -277,13 +317,14 @@ async function main(): Promise<void> {
       return f([{ system: "bullmq", host: r.host, port: r.port }]);
     }
     const n = pgServers(sys);
-    if (n > 0) {
+    const commits: PgCommits | null = pgCommits(sys);
+    if (n > 0 && commits) {
       if (!cluster) throw new Error("no PostgreSQL cluster");
       const db = await cluster.createDatabase();
       try {
-        const servers = await startAqServers(n, db.url);
+        const servers = await startAqServers(n, db.url, commits);
         try {
-          return await onServers(servers, f);
+          return await onServers(servers, true, f);
         } finally {
           await stopAqServers(servers);
         }
@@ -293,7 +334,7 @@ async function main(): Promise<void> {
     }
     const server = await AqServer.start();
     try {
-      return await onServers([server], f);
+      return await onServers([server], false, f);
     } finally {
       await server.stop();
     }
@@ -352,13 +393,13 @@ async function main(): Promise<void> {
   console.log("");
   const measured = [
     ...(SYSTEMS.includes("aq") ? [`ActionQueue${BUILT_ENTRY === "memory" ? " (in-memory store)" : " (LMDB)"}`] : []),
-    ...(cluster ? [`ActionQueue on PostgreSQL ${cluster.version} (${SEVERAL ? `${PG_COUNTS.join(", ")} server(s) on one database` : "one server"}, throw-away cluster on loopback: ${Object.entries(pgSettings ?? {}).map(([n, v]) => `${n}=${v}`).join(", ")})`] : []),
+    ...(cluster ? [`ActionQueue on PostgreSQL ${cluster.version} (${SEVERAL ? `${PG_COUNTS.join(", ")} server(s) on one database` : "one server"}, ${PG_MODES.join(" and ")} commits, throw-away cluster on loopback: ${Object.entries(pgSettings ?? {}).map(([n, v]) => `${n}=${v}`).join(", ")})`] : []),
     ...(CONFIG.bullmq ? [`BullMQ ${packageVersion("bullmq")} (ioredis ${packageVersion("ioredis")}) on Redis ${redisInfo}`] : []),
   ];
   console.log(`${measured.join(" vs ")} — ${cpu.length} × ${cpu[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
   console.log(`${rounds}; systems per round in rotated order: ${orders.map((o) => o.join(" → ")).join(" | ")}`);
   console.log(`16-byte payloads; ${SETTINGS.workers} worker processes (AQ lease batch / BullMQ concurrency ${SETTINGS.width}); batches of ${SETTINGS.batch}, ${SETTINGS.inflight} in flight`);
-  console.log(`"× faster/slower": throughput x/baseline, latency baseline/x (AQ vs BullMQ: AQ on LMDB against that BullMQ setup; PostgreSQL vs LMDB: ActionQueue on PostgreSQL against ActionQueue on LMDB${SEVERAL && PG_COUNTS.includes(1) ? "; xN vs 1 server: N PostgreSQL servers against one" : ""}).`);
+  console.log(`"× faster/slower": throughput x/baseline, latency baseline/x (AQ vs BullMQ: AQ on LMDB against that BullMQ setup; PostgreSQL vs LMDB: ActionQueue on PostgreSQL against ActionQueue on LMDB${SEVERAL && SYSTEMS.includes("aq-postgres") ? "; xN vs 1 server: N PostgreSQL servers against one, serial commits" : ""}${PAIRED ? "; concurrent vs serial: concurrent commits against serial ones, as many servers" : ""}).`);
   console.log("");
   console.log(comparisonTable(ROWS, samples, SYSTEMS));
   if (NOTES.length > 0) {
@@ -403,10 +444,10 @@ async function main(): Promise<void> {
       order: `each round runs every workload for the systems (${SYSTEMS.join(", ")}) back to back, rotating the order per round`,
       ...(cluster
         ? {
-            postgres: `aq-postgres: node dist/main.js --storage postgres --postgres-url <a fresh database per workload run> --log-level warn, on a throw-away cluster started by scripts/pg-cluster.mjs (127.0.0.1, fsync and synchronous_commit on, otherwise initdb defaults); the database is dropped after the run${SEVERAL ? ". aq-postgres-xN: N such servers on the one database (server 0 started first, then the others), stopped before it is dropped" : ""}`,
+            postgres: `aq-postgres: node dist/main.js --storage postgres --postgres-commits serial --postgres-url <a fresh database per workload run> --log-level warn, on a throw-away cluster started by scripts/pg-cluster.mjs (127.0.0.1, fsync and synchronous_commit on, otherwise initdb defaults); the database is dropped after the run${SEVERAL ? ". aq-postgres-xN: N such servers on the one database (server 0 started first, then the others), stopped before it is dropped" : ""}${CONCURRENT ? `. aq-postgres-concurrent${SEVERAL ? "(-xN)" : ""}: the same with --postgres-commits concurrent` : ""}`,
           }
         : {}),
-      commits: `ActionQueue runs: after the workload, GET /metrics on the server: actionqueue_commit_duration_seconds (sum, count) and actionqueue_commit_batch_{commands,verbs} sums; commitBusy = commit seconds / the timed span${SEVERAL ? "; with N servers, the sums over the N servers (see notes)" : ""}`,
+      commits: `ActionQueue runs: after the workload, GET /metrics on the server: actionqueue_commit_duration_seconds (sum, count) and actionqueue_commit_batch_{commands,verbs} sums${PG_MEASURED ? ", on PostgreSQL also actionqueue_commit_conflicts_total (conflicts, conflictsPer1000)" : ""}; commitBusy = commit seconds / the timed span${SEVERAL ? "; with N servers, the sums over the N servers (see notes)" : ""}`,
     },
     notes: NOTES,
     roundOrders: orders,

@@ -9,12 +9,21 @@ import type { Sample } from "./workloads.js";
  * The fixed systems the benchmark knows; a run measures some of them (BENCH_STORES,
  * BENCH_BULLMQ). "aq" is ActionQueue on LMDB (the key older result files use), "aq-postgres"
  * ActionQueue with `--storage postgres`, one server. BENCH_PG_SERVERS adds
- * "aq-postgres-x2", "aq-postgres-x3", …: N servers on one database (`pgSystem`).
+ * "aq-postgres-x2", "aq-postgres-x3", …: N servers on one database (`pgSystem`), and
+ * BENCH_PG_COMMITS=concurrent the same with `--postgres-commits concurrent`:
+ * "aq-postgres-concurrent" (one server), "aq-postgres-concurrent-x2", … (the serial systems
+ * keep the names above).
  */
 export const SYSTEMS = ["aq", "aq-postgres", "bullmq-defaults", "bullmq-fsync"] as const;
-/** ActionQueue on PostgreSQL with N > 1 servers sharing one database. */
+/** ActionQueue on PostgreSQL with N > 1 servers sharing one database (serial commits). */
 export type PgServersSystem = `aq-postgres-x${number}`;
-export type SystemName = (typeof SYSTEMS)[number] | PgServersSystem;
+/** ActionQueue on PostgreSQL with `--postgres-commits concurrent`, one server or N > 1. */
+export type PgConcurrentSystem = "aq-postgres-concurrent" | `aq-postgres-concurrent-x${number}`;
+export type SystemName = (typeof SYSTEMS)[number] | PgServersSystem | PgConcurrentSystem;
+
+/** The servers' `--postgres-commits` mode. */
+export const PG_COMMITS = ["serial", "concurrent"] as const;
+export type PgCommits = (typeof PG_COMMITS)[number];
 
 const SYSTEM_LABELS: Record<(typeof SYSTEMS)[number], string> = {
   aq: "ActionQueue",
@@ -23,20 +32,33 @@ const SYSTEM_LABELS: Record<(typeof SYSTEMS)[number], string> = {
   "bullmq-fsync": "BullMQ fsync always",
 };
 
-/** The PostgreSQL system with `n` servers: "aq-postgres" for one (the older key), else "aq-postgres-x<n>". */
-export function pgSystem(n: number): SystemName {
+/**
+ * The PostgreSQL system with `n` servers and `commits` mode: serial keeps the older keys
+ * ("aq-postgres" for one server, else "aq-postgres-x<n>"), concurrent is
+ * "aq-postgres-concurrent" or "aq-postgres-concurrent-x<n>".
+ */
+export function pgSystem(n: number, commits: PgCommits = "serial"): SystemName {
+  if (commits === "concurrent") return n === 1 ? "aq-postgres-concurrent" : `aq-postgres-concurrent-x${n}`;
   return n === 1 ? "aq-postgres" : `aq-postgres-x${n}`;
 }
 
+const PG_SYSTEM = /^aq-postgres(-concurrent)?(?:-x(\d+))?$/;
+
 /** How many ActionQueue servers on PostgreSQL `sys` runs (0: not a PostgreSQL system). */
 export function pgServers(sys: SystemName): number {
-  if (sys === "aq-postgres") return 1;
-  const m = /^aq-postgres-x(\d+)$/.exec(sys);
-  return m ? Number(m[1]) : 0;
+  const m = PG_SYSTEM.exec(sys);
+  return m ? Number(m[2] ?? 1) : 0;
+}
+
+/** The `--postgres-commits` mode of a PostgreSQL system (null: not one). */
+export function pgCommits(sys: SystemName): PgCommits | null {
+  const m = PG_SYSTEM.exec(sys);
+  return m ? (m[1] ? "concurrent" : "serial") : null;
 }
 
 export function systemLabel(sys: SystemName): string {
   const n = pgServers(sys);
+  if (pgCommits(sys) === "concurrent") return `ActionQueue on PostgreSQL, concurrent commits${n > 1 ? `, ${n} servers` : ""}`;
   return n > 1 ? `ActionQueue on PostgreSQL, ${n} servers` : SYSTEM_LABELS[sys as (typeof SYSTEMS)[number]];
 }
 
@@ -118,6 +140,14 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
 }
 
+/** Each concurrent-commits PostgreSQL system measured with the serial one of the same server count: [concurrent, serial]. */
+function concurrentPairs(systems: readonly SystemName[]): [SystemName, SystemName][] {
+  return systems.filter((sys) => pgCommits(sys) === "concurrent").flatMap((sys): [SystemName, SystemName][] => {
+    const serial = pgSystem(pgServers(sys), "serial");
+    return systems.includes(serial) ? [[sys, serial]] : [];
+  });
+}
+
 /** The ratio columns for the systems measured: [label, system, baseline], `system` relative to `baseline`. */
 function ratioColumns(systems: readonly SystemName[]): [string, SystemName, SystemName][] {
   const cols: [string, SystemName, SystemName][] = [];
@@ -125,8 +155,10 @@ function ratioColumns(systems: readonly SystemName[]): [string, SystemName, Syst
   if (has("aq") && has("bullmq-defaults")) cols.push(["AQ vs BullMQ defaults", "aq", "bullmq-defaults"]);
   if (has("aq") && has("bullmq-fsync")) cols.push(["AQ vs BullMQ fsync", "aq", "bullmq-fsync"]);
   if (has("aq-postgres") && has("aq")) cols.push(["PostgreSQL vs LMDB", "aq-postgres", "aq"]);
-  // Several PostgreSQL servers against one (only when the one-server system is measured too).
-  if (has("aq-postgres")) for (const sys of systems) if (pgServers(sys) > 1) cols.push([`x${pgServers(sys)} vs 1 server`, sys, "aq-postgres"]);
+  // Several PostgreSQL servers against one, serial commits (only when the one-server system is measured too).
+  if (has("aq-postgres")) for (const sys of systems) if (pgServers(sys) > 1 && pgCommits(sys) === "serial") cols.push([`x${pgServers(sys)} vs 1 server`, sys, "aq-postgres"]);
+  // Concurrent commits against serial ones, same server count (when both are measured).
+  for (const [sys, serial] of concurrentPairs(systems)) cols.push([`${pgServers(sys) > 1 ? `x${pgServers(sys)} ` : ""}concurrent vs serial`, sys, serial]);
   return cols;
 }
 
@@ -150,12 +182,15 @@ export function aqOnlyTable(rows: Row[], samples: Samples): string {
 /**
  * Every row's summaries and ratios, for the JSON document: a summary per fixed system (null
  * when not measured, as older files have them) and per extra system measured (`systems`:
- * "aq-postgres-x2", …); `serversAdvantageVsOne` holds each several-server system against
- * "aq-postgres" (>1: the N servers did better).
+ * "aq-postgres-x2", "aq-postgres-concurrent", …); `serversAdvantageVsOne` holds each
+ * several-server serial system against "aq-postgres" (>1: the N servers did better), and
+ * `concurrentAdvantageVsSerial` each concurrent system against the serial one with as many
+ * servers (>1: concurrent commits did better).
  */
 export function summaries(rows: Row[], samples: Samples, systems: readonly SystemName[] = SYSTEMS): Record<string, unknown>[] {
   const all = [...SYSTEMS, ...systems.filter((sys) => !(SYSTEMS as readonly string[]).includes(sys))];
-  const several = systems.filter((sys) => pgServers(sys) > 1);
+  const several = systems.filter((sys) => pgServers(sys) > 1 && pgCommits(sys) === "serial");
+  const pairs = concurrentPairs(systems);
   return rows.map((row) => {
     const by: Partial<Record<SystemName, Summary | null>> = Object.fromEntries(all.map((sys) => [sys, summarize(samples[row.workload]?.[sys], row.field)]));
     const aq = by.aq ?? null;
@@ -167,6 +202,7 @@ export function summaries(rows: Row[], samples: Samples, systems: readonly Syste
       aqAdvantageVsFsync: advantage(aq, by["bullmq-fsync"] ?? null, row.kind),
       postgresAdvantageVsLmdb: advantage(pg1, aq, row.kind),
       ...(several.length > 0 ? { serversAdvantageVsOne: Object.fromEntries(several.map((sys) => [sys, advantage(by[sys] ?? null, pg1, row.kind)])) } : {}),
+      ...(pairs.length > 0 ? { concurrentAdvantageVsSerial: Object.fromEntries(pairs.map(([sys, serial]) => [sys, advantage(by[sys] ?? null, by[serial] ?? null, row.kind)])) } : {}),
     };
   });
 }

@@ -1,8 +1,9 @@
 /**
  * The servers under test, each in its own process: the ActionQueue server (`node
  * dist/main.js`, built once; on LMDB in a fresh data directory, or with `--storage postgres`
- * on a fresh database of a throw-away cluster, `PgCluster`; or N such servers sharing one
- * database, `startAqServers`) and two redis-server instances (`scripts/redis-server.sh`).
+ * on a fresh database of a throw-away cluster, `PgCluster`, with serial or concurrent
+ * commits; or N such servers sharing one database, `startAqServers`) and two redis-server
+ * instances (`scripts/redis-server.sh`).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -12,6 +13,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { aqHealthy, sleep } from "./drivers.js";
 import { freePort, log, onCleanup, removeDir, stopProcess, tempDir, track } from "./procs.js";
+import type { PgCommits } from "./report.js";
 import { BUILT_ENTRY, serverEntry } from "../support/server.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
@@ -56,13 +58,15 @@ export class AqServer {
   /**
    * `dataDir`: reuse that LMDB data directory (kept by `stop(true)`); otherwise a fresh one.
    * `postgresUrl`: the built server with `--storage postgres` on that database instead (the
-   * data directory is then an empty, unused temp directory).
+   * data directory is then an empty, unused temp directory), and `--postgres-commits
+   * <commits>` (given even when serial, the default, so that an ACTIONQUEUE_POSTGRES_COMMITS
+   * in the benchmark's environment cannot change a system's mode).
    */
-  static async start(dataDir: string | null = null, postgresUrl: string | null = null): Promise<AqServer> {
+  static async start(dataDir: string | null = null, postgresUrl: string | null = null, commits: PgCommits = "serial"): Promise<AqServer> {
     const dir = dataDir ?? tempDir("aq-compare-");
     const port = await freePort();
     const entry = postgresUrl === null ? serverEntry(ROOT, BUILT_ENTRY) : serverEntry(ROOT, "dist");
-    const storage = postgresUrl === null ? [] : ["--storage", "postgres", "--postgres-url", postgresUrl];
+    const storage = postgresUrl === null ? [] : ["--storage", "postgres", "--postgres-commits", commits, "--postgres-url", postgresUrl];
     const args = ["--expose-gc", "--import", MEM_PROBE, ...entry, "--data-dir", dir, "--listen", `127.0.0.1:${port}`, "--log-level", "warn", ...storage];
     const t0 = performance.now();
     const cp = track(spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }));
@@ -100,7 +104,9 @@ export class AqServer {
   /**
    * The server's commit figures so far, from its GET /metrics (the engine's group commits:
    * `actionqueue_commit_duration_seconds`, store-agnostic — LMDB's write and flush, or
-   * PostgreSQL's transaction up to the durable COMMIT).
+   * PostgreSQL's transaction up to the durable COMMIT) and its commit conflicts
+   * (`actionqueue_commit_conflicts_total`: batches decided again because their commit raced
+   * another server's; NaN when the server does not expose it).
    */
   async commits(): Promise<Commits> {
     const text = await (await fetch(`${this.url}/metrics`)).text();
@@ -113,6 +119,7 @@ export class AqServer {
       commitSeconds: get("actionqueue_commit_duration_seconds_sum"),
       commands: get("actionqueue_commit_batch_commands_sum"),
       verbs: get("actionqueue_commit_batch_verbs_sum"),
+      conflicts: get("actionqueue_commit_conflicts_total"),
     };
   }
 
@@ -123,31 +130,32 @@ export class AqServer {
   }
 }
 
-/** A server's commit figures (GET /metrics): count and summed seconds of its commits, summed commands and store writes. */
+/** A server's commit figures (GET /metrics): count and summed seconds of its commits, summed commands and store writes, commit conflicts. */
 export interface Commits {
   readonly commits: number;
   readonly commitSeconds: number;
   readonly commands: number;
   readonly verbs: number;
+  readonly conflicts: number;
 }
 
 /** Several servers' commit figures added up (each server counts only its own commits). */
 export function sumCommits(all: readonly Commits[]): Commits {
   const add = (k: keyof Commits) => all.reduce((a, c) => a + c[k], 0);
-  return { commits: add("commits"), commitSeconds: add("commitSeconds"), commands: add("commands"), verbs: add("verbs") };
+  return { commits: add("commits"), commitSeconds: add("commitSeconds"), commands: add("commands"), verbs: add("verbs"), conflicts: add("conflicts") };
 }
 
 /**
- * `n` ActionQueue servers with `--storage postgres` on the one database `postgresUrl`, each
- * on its own port with its own (unused) data directory. They start one after the other:
+ * `n` ActionQueue servers with `--storage postgres --postgres-commits <commits>` on the one
+ * database `postgresUrl`, each on its own port with its own (unused) data directory. They start one after the other:
  * server 0 first, on the empty database (it creates the schema), then the others, each once
  * the previous one answers SERVING; start-up is not timed. Should one fail to start, those
  * already running are stopped before the error is thrown.
  */
-export async function startAqServers(n: number, postgresUrl: string): Promise<AqServer[]> {
+export async function startAqServers(n: number, postgresUrl: string, commits: PgCommits = "serial"): Promise<AqServer[]> {
   const servers: AqServer[] = [];
   try {
-    for (let i = 0; i < n; i++) servers.push(await AqServer.start(null, postgresUrl));
+    for (let i = 0; i < n; i++) servers.push(await AqServer.start(null, postgresUrl, commits));
     return servers;
   } catch (e) {
     await stopAqServers(servers);

@@ -40,6 +40,11 @@ export class Core {
   readonly queues = new Map<string, QueueRecord>();
   readonly flags: Flags = { enginePaused: false, revision: 0, oldestRevision: 1 };
   readonly startedAt: number;
+  /**
+   * Concurrent commits (docs/scaling.md): the READY runs this batch's transaction claimed
+   * (FOR UPDATE SKIP LOCKED), the only committed READY runs it may hand out; null: any.
+   */
+  claimed: ReadonlySet<string> | null = null;
   /** When the armed timer fires (infinity when none). */
   timerAt = Number.POSITIVE_INFINITY;
   /** Storage use last measured for the quota, and when. */

@@ -52,7 +52,7 @@ import { EngineError, invalidArgument } from "./errors.js";
 import { observeCommit } from "./metrics.js";
 import { rebuild } from "./rebuild.js";
 import { type EngineOptions, resolveOptions } from "./options.js";
-import { type Followed, type SharedCommit, type StoreReader, isShared } from "./ports.js";
+import { type ClaimRequest, type Followed, type SharedCommit, type StoreReader, isShared } from "./ports.js";
 import { followVerbs } from "./follow.js";
 import { Queries } from "./queries.js";
 import type { AttemptRecord, EventRecord, QueueRecord, RunRecord, TaskRecord } from "./records.js";
@@ -63,7 +63,7 @@ import { checkSubmissions, submitOne } from "./tasks/submit.js";
 import { type Purged, purge } from "./timers/retention.js";
 import { Scheduler } from "./timers/scheduler.js";
 import { completeOne, heartbeatOne, releaseLease, startAttempt } from "./workers/attempts.js";
-import { leaseNow, pausedOf } from "./workers/lease.js";
+import { leaseClaim, leaseNow, pausedOf } from "./workers/lease.js";
 import { LongPolls } from "./workers/long-poll.js";
 import { RateLimiter } from "./workers/rate-limit.js";
 
@@ -123,11 +123,18 @@ export class Engine {
         this.#scheduler.arm();
       },
       afterFollow: (f) => this.#follow(f),
+      claimed: (runs) => {
+        core.claimed = runs;
+      },
     }, { maxQueued: core.options.maxQueuedCommands, maxQueueDelayMs: core.options.maxQueueDelayMs });
     this.#scheduler = new Scheduler(core, (name, run) => this.#pipeline.exec(name, run, { internal: true }));
     this.#polls = new LongPolls(core, {
       lease: (req, gone) =>
-        this.#pipeline.exec("leaseRuns", (u) => (gone() ? { grants: [], pausedQueues: [] } : this.#leaseNow(u, req)), { internal: true, joinBatch: true }),
+        this.#pipeline.exec("leaseRuns", (u) => (gone() ? { grants: [], pausedQueues: [] } : this.#leaseNow(u, req)), {
+          internal: true,
+          joinBatch: true,
+          claim: () => (gone() ? null : this.#claim(req)),
+        }),
       unclaimed: (signal, r) => this.#unclaimed(signal, r),
     });
   }
@@ -346,7 +353,7 @@ export class Engine {
     if (!compiled.ok || decoded.length > 0) throw invalidArgument([...decoded, ...(compiled.ok ? [] : compiled.error.filter((x) => !decoded.some((d) => d.field === x.field)))]);
     const req = compiled.value;
     const signal = request.signal;
-    const first = this.#unclaimed(signal, await this.#pipeline.exec("leaseRuns", (u) => this.#leaseNow(u, req)));
+    const first = this.#unclaimed(signal, await this.#pipeline.exec("leaseRuns", (u) => this.#leaseNow(u, req), { claim: () => this.#claim(req) }));
     if (first.grants.length > 0 || req.waitMs <= 0) {
       if (first.grants.length === 0 && req.queues.every((q) => this.#core.isPaused(q))) {
         throw this.#core.flags.enginePaused
@@ -357,6 +364,11 @@ export class Engine {
     }
     if (signal?.aborted) return first;
     return this.#polls.wait(req, signal);
+  }
+
+  /** What a LeaseRuns may hand out now, for its batch's claim (concurrent commits). */
+  #claim(req: CompiledLeaseRequest): ClaimRequest | null {
+    return leaseClaim(this.#core, this.#rates, req, this.#core.clock.now());
   }
 
   #leaseNow(u: Unit, req: CompiledLeaseRequest): LeaseResult {

@@ -175,6 +175,15 @@ export class CommitConflict extends Error {
   override readonly name = "CommitConflict";
 }
 
+/** The runs a LeaseRuns may hand out, as a batch claims them (SharedStore.claim). */
+export interface ClaimRequest {
+  readonly queues: readonly string[];
+  /** The worker's capabilities: a run requiring others is not claimed. */
+  readonly capabilities: readonly string[];
+  /** Runs per queue at most. */
+  readonly max: number;
+}
+
 /** What a shared store's commit did besides storing the batch. */
 export interface SharedCommit {
   /**
@@ -211,6 +220,14 @@ export interface SharedStore extends Store {
   acquire(): Promise<Followed>;
   release(): Promise<void>;
   commit(verbs: readonly StoreVerb[]): Promise<SharedCommit>;
+  /**
+   * Concurrent commits, in the open window: for each request, locks the first `max` READY
+   * runs of each of its queues in hand-out order that it could hand out (capabilities, a free
+   * key slot) and that no other server's open batch locked (FOR UPDATE SKIP LOCKED), until
+   * the window ends; resolves with their ids. Rejects (the window closed) when the database
+   * cannot be reached.
+   */
+  claim(requests: readonly ClaimRequest[]): Promise<ReadonlySet<string>>;
   follow(): Promise<Followed>;
   onChange(listener: () => void): void;
 }

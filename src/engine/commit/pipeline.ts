@@ -40,7 +40,7 @@
  */
 import type { EngineLogger } from "../api.js";
 import { EngineError } from "../errors.js";
-import { CommitConflict, type Followed, type SharedCommit, type SharedStore, type StoreVerb, isShared } from "../ports.js";
+import { type ClaimRequest, CommitConflict, type Followed, type SharedCommit, type SharedStore, type StoreVerb, isShared } from "../ports.js";
 import type { EventRecord } from "../records.js";
 import { type Replay, replayOf } from "./replay.js";
 import { RowCache, type RowFetcher, type RowStore } from "./rows.js";
@@ -71,6 +71,7 @@ interface Command {
   readonly signal: AbortSignal | undefined;
   /** performance.now() when queued. */
   readonly queuedAt: number;
+  readonly claim: (() => ClaimRequest | null) | undefined;
 }
 
 /** A command that ran in a batch, with its unit of work and its result. */
@@ -91,6 +92,11 @@ export interface ExecOptions {
    * commit, instead of waiting for the next batch. Elsewhere the command queues as usual.
    */
   readonly joinBatch?: boolean;
+  /**
+   * Concurrent commits: the runs the command may hand out, claimed by the batch's transaction
+   * before it runs (SharedStore.claim); asked just before.
+   */
+  readonly claim?: () => ClaimRequest | null;
 }
 
 /** The bounds of the queue of commands not yet run. */
@@ -138,6 +144,8 @@ export interface PipelineHooks {
   readonly afterFailure: () => void;
   /** Over a shared store: what other servers committed, once the reader holds it. */
   readonly afterFollow?: (f: Followed) => void;
+  /** Concurrent commits: the runs the batch about to run claimed (null: the batch is over). */
+  readonly claimed?: (runs: ReadonlySet<string> | null) => void;
 }
 
 /** The command queue with group commit. */
@@ -217,7 +225,7 @@ export class Pipeline {
       }
     }
     return new Promise<T>((resolve, reject) => {
-      const cmd: Command = { name, run, resolve: resolve as (v: unknown) => void, reject, signal, queuedAt: now };
+      const cmd: Command = { name, run, resolve: resolve as (v: unknown) => void, reject, signal, queuedAt: now, claim: opts.claim };
       if (opts.joinBatch && this.#joining) {
         this.#joining.push(cmd);
         return;
@@ -350,7 +358,19 @@ export class Pipeline {
    */
   async #runShared(batch: Command[]): Promise<void> {
     for (let round = 1; ; round++) {
-      if ((await this.#runBatch(batch)) !== CONFLICT) return;
+      const claimed = await this.#claim(batch);
+      if (claimed instanceof Error) {
+        for (const cmd of batch) cmd.reject(claimed);
+        return;
+      }
+      let outcome: void | typeof CONFLICT;
+      this.#hooks.claimed?.(claimed);
+      try {
+        outcome = await this.#runBatch(batch);
+      } finally {
+        this.#hooks.claimed?.(null);
+      }
+      if (outcome !== CONFLICT) return;
       this.#conflicts++;
       if (round >= MAX_CONFLICT_ROUNDS) {
         const error = new EngineError("STORAGE_IO", `the batch lost ${round} races with other servers' commits in a row; retry`);
@@ -363,6 +383,29 @@ export class Pipeline {
         for (const cmd of batch) cmd.reject(failed);
         return;
       }
+    }
+  }
+
+  /**
+   * Concurrent commits: claims, in the open window's transaction, the READY runs the batch's
+   * lease commands may hand out (FOR UPDATE SKIP LOCKED in hand-out order: those another
+   * server's batch claimed are skipped, and not handed out by this one). Null when the batch
+   * leases nothing; the error (the window is closed then) when the database could not be
+   * reached.
+   */
+  async #claim(batch: readonly Command[]): Promise<ReadonlySet<string> | null | EngineError> {
+    const shared = this.#shared;
+    if (!shared?.concurrent) return null;
+    const requests: ClaimRequest[] = [];
+    for (const cmd of batch) {
+      const r = cmd.claim && !cmd.signal?.aborted ? cmd.claim() : null;
+      if (r) requests.push(r);
+    }
+    if (requests.length === 0) return null;
+    try {
+      return await shared.claim(requests);
+    } catch (e) {
+      return EngineError.is(e) ? e : new EngineError("STORAGE_IO", `claiming runs failed: ${String(e)}`, { cause: e });
     }
   }
 

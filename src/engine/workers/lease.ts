@@ -10,6 +10,8 @@ import type { LeaseGrant, LeaseResult } from "../api.js";
 import type { Unit } from "../commit/unit.js";
 import { type Core, mustRun, mustTask } from "../core.js";
 import { EngineError } from "../errors.js";
+import type { ReadyInfo } from "../memory/ready-index.js";
+import type { ClaimRequest } from "../ports.js";
 import type { LeaseRecord, RunRecord } from "../records.js";
 import { move } from "../tasks/cascade.js";
 import type { RateLimiter } from "./rate-limit.js";
@@ -25,9 +27,16 @@ export function leaseNow(core: Core, rates: RateLimiter, u: Unit, req: CompiledL
   const grants: LeaseGrant[] = [];
   const skip = (q: string) => core.isPaused(q) || !rates.allows(core.queues.get(q), u.now);
   let rateLimited = false;
+  // Runs another server's batch has claimed: set aside while this command selects.
+  const aside: ReadyInfo[] = [];
   while (grants.length < req.maxRuns) {
     const info = core.ready.best(queues, req.capabilities, skip);
     if (!info) break;
+    if (!mayHandOut(core, info.runId)) {
+      core.ready.remove(info.runId, u.journal);
+      aside.push(info);
+      continue;
+    }
     const run = u.run(info.runId);
     if (!run || run.state !== "READY") {
       // Stale index entry (should not happen): drop it and go on.
@@ -55,8 +64,30 @@ export function leaseNow(core: Core, rates: RateLimiter, u: Unit, req: CompiledL
     }
     grants.push({ run: leased, task: mustTask(u, run.taskId), lease, attempt });
   }
+  for (const info of aside) core.ready.add(info, u.journal);
   if (rateLimited || queues.some((q) => !rates.allows(core.queues.get(q), u.now) && core.ready.countOf(q) > 0)) onRateWake(queues);
   return { grants, pausedQueues: pausedOf(core, queues) };
+}
+
+/**
+ * Whether this batch may hand out `runId`: with concurrent commits, a run READY in committed
+ * state only when this batch's transaction claimed it (another server's batch may be handing
+ * it out: FOR UPDATE SKIP LOCKED skipped it); a run that became READY in this batch always.
+ */
+function mayHandOut(core: Core, runId: RunId): boolean {
+  const claimed = core.claimed;
+  if (claimed === null || claimed.has(runId)) return true;
+  return core.store.reader.getRun(runId)?.state !== "READY";
+}
+
+/**
+ * What a LeaseRuns may hand out now, for its batch's claim (concurrent commits;
+ * docs/scaling.md): its queues that are not paused or out of rate tokens; null when none is.
+ */
+export function leaseClaim(core: Core, rates: RateLimiter, req: CompiledLeaseRequest, now: number): ClaimRequest | null {
+  const queues = req.queues.filter((q) => !core.isPaused(q) && rates.allows(core.queues.get(q), now));
+  if (queues.length === 0) return null;
+  return { queues, capabilities: [...req.capabilities], max: req.maxRuns };
 }
 
 /**

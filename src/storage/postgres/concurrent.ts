@@ -29,6 +29,23 @@ import type { EventRecord, TaskRecord } from "../../engine/records.js";
 import { eventToRow } from "./codec.js";
 import { type Statement, planVerb } from "./writer.js";
 
+/**
+ * The hand-out claim: for each queue ($1), the first $3 READY runs in hand-out order (the
+ * runs_handout index: effective priority, then creation time, then id) that a worker with
+ * capabilities $2 may take and whose key has a free slot (or that hold theirs), skipping the
+ * rows another server's open batch locked, and locking them until this batch's commit.
+ */
+export const CLAIM = `SELECT c.id FROM unnest($1::text[]) AS q(name)
+  CROSS JOIN LATERAL (
+    SELECT r.id FROM runs r
+    WHERE r.queue = q.name AND r.state = 'READY' AND r.capabilities <@ $2::text[]
+      AND (r.concurrency_key IS NULL OR r.key_hold = 'HELD'
+           OR (SELECT count(*) FROM key_holders h WHERE h.key = r.concurrency_key) < r.key_slots)
+    ORDER BY r.effective_priority DESC, r.created_at, r.id
+    LIMIT $3
+    FOR UPDATE OF r SKIP LOCKED
+  ) AS c`;
+
 /** What the stamp statement found: the change's place in the log and how its revisions moved. */
 export interface Stamp {
   seq: number;

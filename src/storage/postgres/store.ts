@@ -27,7 +27,7 @@
  */
 import pg from "pg";
 import { EngineError } from "../../engine/errors.js";
-import { CommitConflict, type Followed, type SharedCommit, type SharedStore, type StoreReader, type StoreVerb, shiftRevisions, stampedRange } from "../../engine/ports.js";
+import { type ClaimRequest, CommitConflict, type Followed, type SharedCommit, type SharedStore, type StoreReader, type StoreVerb, shiftRevisions, stampedRange } from "../../engine/ports.js";
 import { applyVerbs } from "../layout.js";
 import { MemoryReader, type Tables, createTables } from "../memory/memory-reader.js";
 import { Journal, storedCopy } from "../memory/tables.js";
@@ -36,7 +36,7 @@ import { migrate } from "./migrate.js";
 import { StaleWriteError, applyStatements as writeStatements, applyVerbs as writeVerbs, pgStorageError, rollbackAndRelease } from "./writer.js";
 import { decodeChange, encodeChange, withPrev } from "./changes.js";
 import { loadMirror } from "./load.js";
-import { type Stamp, planConcurrent } from "./concurrent.js";
+import { CLAIM, type Stamp, planConcurrent } from "./concurrent.js";
 import { InOrder } from "../in-order.js";
 
 /** A follow that found nothing new, and one that reloaded the mirror whole. */
@@ -247,6 +247,30 @@ export class PgStore implements SharedStore {
       await rollbackAndRelease(client);
       throw EngineError.is(e) ? e : pgStorageError(e);
     }
+  }
+
+  /**
+   * Concurrent commits: the hand-out claim (./concurrent.ts CLAIM) of each request, in the
+   * open window's transaction; the window ends (and the locks go) with its commit or release.
+   * The window is closed when this fails.
+   */
+  claim(requests: readonly ClaimRequest[]): Promise<ReadonlySet<string>> {
+    return this.#serial.run(async () => {
+      const w = this.#window;
+      if (!w) throw new EngineError("INTERNAL", "claim without a window");
+      try {
+        const ids = new Set<string>();
+        for (const r of requests) {
+          const { rows } = await w.client.query<{ id: string }>({ name: "aq_claim", text: CLAIM, values: [r.queues, r.capabilities, r.max] });
+          for (const row of rows) ids.add(row.id);
+        }
+        return ids;
+      } catch (e) {
+        this.#window = null;
+        await rollbackAndRelease(w.client);
+        throw pgStorageError(e);
+      }
+    });
   }
 
   /** Ends the open window without writing (its lock released). */

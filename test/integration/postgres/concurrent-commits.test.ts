@@ -1,0 +1,222 @@
+/**
+ * Concurrent commits on PostgreSQL (docs/scaling.md, "Concurrent commits"): the races the
+ * design must lose safely, made to happen every time. A test transaction holds the revision
+ * counter's row lock, so the first server's commit stops at its last statement (the stamp)
+ * with everything else written; the second server's batch, decided on a mirror that does not
+ * hold the first one's change, then runs into it. Each test checks the outcome, that the race
+ * really happened (a CommitConflict: `commitConflicts`), and that nothing is left behind.
+ */
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunId } from "../../../src/domain/ids.js";
+import { Engine, type EventRecord } from "../../../src/engine/engine.js";
+import { uuidV7Source } from "../../../src/ids/uuidv7.js";
+import { PgStore } from "../../../src/storage/postgres/store.js";
+import { leaseRequest, seededRandom, spec, submission } from "../../support/engine.js";
+import { HAVE_POSTGRES, type PostgresCluster, startPostgres, warnWithoutPostgres } from "../../support/postgres.js";
+
+warnWithoutPostgres("concurrent-commits.test.ts");
+
+let cluster: PostgresCluster;
+/** Engines and stores to close, and test connections (closed first: one may hold a lock a commit waits for). */
+const open: Array<{ close(): Promise<void> }> = [];
+const connections: pg.Client[] = [];
+let dbs = 0;
+
+beforeAll(async () => {
+  if (HAVE_POSTGRES) cluster = await startPostgres();
+}, 180_000);
+
+afterAll(async () => {
+  for (const c of connections) await c.end().catch(() => undefined);
+  for (const e of open) await e.close().catch(() => undefined);
+  await cluster?.stop();
+});
+
+async function client(url: string): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  connections.push(c);
+  return c;
+}
+
+/** `n` engines with concurrent commits on one new database, and a client of it. */
+async function servers(n: number): Promise<{ url: string; db: pg.Client; engines: Engine[] }> {
+  const url = await cluster.createDatabase(`concurrent_${++dbs}`);
+  const engines: Engine[] = [];
+  for (let i = 0; i < n; i++) {
+    const store = await PgStore.open({ url, commits: "concurrent" });
+    const engine = await Engine.open({ store, clock: { now: () => Date.now() }, ids: uuidV7Source(), random: seededRandom(i + 1), autoTimers: false });
+    open.push(engine);
+    engines.push(engine);
+  }
+  return { url, db: await client(url), engines };
+}
+
+/**
+ * Holds the revision counter's row lock on a connection of its own until `release`: every
+ * commit stops at its stamp meanwhile.
+ */
+async function holdStamp(url: string): Promise<{ release(): Promise<void> }> {
+  const c = await client(url);
+  await c.query("BEGIN");
+  await c.query("SELECT value FROM revision FOR UPDATE");
+  return { release: () => c.query("COMMIT").then(() => undefined) };
+}
+
+/** Resolves once `n` backends of the database wait for a lock. */
+async function lockWaiters(db: pg.Client, n: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const { rows } = await db.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+    if (Number(rows[0]?.n) >= n) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`fewer than ${n} backends waited for a lock within 10 s`);
+}
+
+/** Every event of the database's log, in revision order. */
+async function allEvents(db: pg.Client): Promise<number[]> {
+  return (await db.query<{ revision: string }>("SELECT revision FROM events ORDER BY revision")).rows.map((r) => Number(r.revision));
+}
+
+const keyed = (slots: number) => spec({ queue: "k", constraints: { concurrency: { key: "key", slots, holdPolicy: "RELEASE_ON_RETRY" } } });
+
+describe.skipIf(!HAVE_POSTGRES)("concurrent commits on one PostgreSQL", () => {
+  it("a claim takes the first READY runs in hand-out order that no other open batch claimed (FOR UPDATE SKIP LOCKED)", async () => {
+    const { url, engines } = await servers(1);
+    const e = engines[0] as Engine;
+    // Created in this order, all READY; the last one first by priority.
+    const subs = await e.submitTasks([
+      submission(spec({ queue: "c" })),
+      submission(spec({ queue: "c" })),
+      submission(spec({ queue: "c", constraints: { requiredCapabilities: ["gpu"] } })),
+      submission(spec({ queue: "c" })),
+      submission(spec({ queue: "c", metadata: { priority: 5, tags: [], description: "" } })),
+    ]);
+    const [r1, r2, gpu, r4, urgent] = subs.map((s) => s.runs[0]?.id as string);
+    const a = await PgStore.open({ url, commits: "concurrent" });
+    const b = await PgStore.open({ url, commits: "concurrent" });
+    open.push(a, b);
+    const ask = (max: number, capabilities: string[] = []) => [{ queues: ["c", "empty"], capabilities, max }];
+    await a.acquire();
+    await b.acquire();
+    expect([...(await a.claim(ask(2)))].sort()).toEqual([urgent, r1].sort());
+    // The other batch skips those two (and the run needing a capability it lacks).
+    expect([...(await b.claim(ask(2)))].sort()).toEqual([r2, r4].sort());
+    await a.release();
+    // Released with the window: now the other batch gets them.
+    await b.release();
+    await b.acquire();
+    expect([...(await b.claim(ask(10, ["gpu"])))].sort()).toEqual([r1, r2, gpu, r4, urgent].sort());
+    await b.release();
+  });
+
+  it("two servers taking a key's last slot at once: one gets it, the other decides again and hands out nothing", async () => {
+    const { url, db, engines } = await servers(2);
+    const [a, b] = engines as [Engine, Engine];
+    // Two runs: each batch claims one (the other's is locked), both see the key free.
+    await a.submitTasks([1, 2].map(() => submission(keyed(1))));
+    await b.sync();
+    const stamp = await holdStamp(url);
+    const first = a.leaseRuns(leaseRequest({ queues: ["k"], maxRuns: 1 }));
+    await lockWaiters(db, 1); // a's commit waits at its stamp, its holder row written
+    const second = b.leaseRuns(leaseRequest({ queues: ["k"], maxRuns: 1 }));
+    await lockWaiters(db, 2); // b's waits on the key's row, which a's transaction locked
+    await stamp.release();
+    const [ga, gb] = await Promise.all([first, second]);
+    expect(ga.grants).toHaveLength(1);
+    expect(gb.grants).toHaveLength(0);
+    expect(b.commitConflicts).toBe(1);
+    expect(a.commitConflicts).toBe(0);
+    const holders = await db.query("SELECT run_id FROM key_holders WHERE key = 'key'");
+    expect(holders.rows.map((r: { run_id: string }) => r.run_id)).toEqual([ga.grants[0]?.run.id]);
+    await b.sync();
+    expect(b.queries.getKey("key").holders.map((h) => h.holder.runId)).toEqual([ga.grants[0]?.run.id]);
+  });
+
+  it("a dependent submitted while its prerequisite completes elsewhere is never left waiting (submit loses the race)", async () => {
+    const { url, db, engines } = await servers(2);
+    const [a, b] = engines as [Engine, Engine];
+    const [pre] = await a.submitTasks([submission(spec({ queue: "p" }))]);
+    const lease = await a.leaseRuns(leaseRequest({ queues: ["p"], startAttempt: true }));
+    const g = lease.grants[0];
+    await b.sync();
+    const stamp = await holdStamp(url);
+    const done = a.completeAttempts([{ runId: g?.run.id as RunId, token: g?.lease.token as never, attemptId: g?.attempt?.id as never, outcome: "SUCCESS", output: new Uint8Array(0), error: "" }]);
+    await lockWaiters(db, 1);
+    const dependent = b.submitTasks([submission(spec({ queue: "d", dependsOn: [pre?.task.id as never] }))]);
+    await lockWaiters(db, 2); // its share lock waits for the prerequisite's changed row
+    await stamp.release();
+    const [[c], [d]] = await Promise.all([done, dependent]);
+    expect(c?.ok).toBe(true);
+    expect(b.commitConflicts).toBe(1);
+    // Decided again on the completed prerequisite: nothing to wait for.
+    expect(d?.task.pendingDeps).toBe(0);
+    expect(d?.runs[0]?.state).toBe("READY");
+  });
+
+  it("a prerequisite that completes while a dependent is submitted elsewhere releases it (completion loses the race)", async () => {
+    const { url, db, engines } = await servers(2);
+    const [a, b] = engines as [Engine, Engine];
+    const [pre] = await a.submitTasks([submission(spec({ queue: "p" }))]);
+    const lease = await a.leaseRuns(leaseRequest({ queues: ["p"], startAttempt: true }));
+    const g = lease.grants[0];
+    await b.sync();
+    const stamp = await holdStamp(url);
+    const dependent = b.submitTasks([submission(spec({ queue: "d", dependsOn: [pre?.task.id as never] }))]);
+    await lockWaiters(db, 1); // b's commit waits at its stamp, holding a share lock on the prerequisite
+    const done = a.completeAttempts([{ runId: g?.run.id as RunId, token: g?.lease.token as never, attemptId: g?.attempt?.id as never, outcome: "SUCCESS", output: new Uint8Array(0), error: "" }]);
+    await lockWaiters(db, 2);
+    await stamp.release();
+    const [[d], [c]] = await Promise.all([dependent, done]);
+    expect(c?.ok).toBe(true);
+    expect(a.commitConflicts).toBe(1);
+    expect(d?.task.pendingDeps).toBe(1);
+    await b.sync();
+    // Released: its run no longer waits on the prerequisite (the promotion timer makes it READY).
+    const runId = d?.runs[0]?.id as RunId;
+    expect(b.queries.getRun(runId).run).toMatchObject({ state: "SCHEDULED", waitingOnDeps: false });
+    expect(b.queries.task(d?.task.id as never).pendingDeps).toBe(0);
+  });
+
+  it("revisions are assigned at commit: two batches decided on the same revision get consecutive ones, replies and watches agree", async () => {
+    const { url, db, engines } = await servers(3);
+    const [a, b, c] = engines as [Engine, Engine, Engine];
+    await a.submitTasks([submission(spec({ queue: "r" }))]);
+    await b.sync();
+    const from = a.revision + 1;
+    const watch = c.watch({ queues: new Set(["r"]) }, from)[Symbol.asyncIterator]();
+    const stamp = await holdStamp(url);
+    const first = a.submitTasks([1, 2].map(() => submission(spec({ queue: "r" }))));
+    await lockWaiters(db, 1);
+    const second = b.submitTasks([1, 2, 3].map(() => submission(spec({ queue: "r" }))));
+    await lockWaiters(db, 2);
+    await stamp.release();
+    const [sa, sb] = await Promise.all([first, second]);
+    // Both decided their events on `from`; one of them moved at commit, nobody conflicted.
+    expect(a.commitConflicts + b.commitConflicts).toBe(0);
+    const replied = [...sa, ...sb].map((s) => s.runs[0]?.revision as number).sort((x, y) => x - y);
+    expect(replied).toEqual([from, from + 1, from + 2, from + 3, from + 4]);
+    expect(await allEvents(db)).toEqual(Array.from({ length: from + 4 }, (_, i) => i + 1));
+    // What each server holds agrees with what it replied, and with the other.
+    await a.sync();
+    await b.sync();
+    for (const s of [...sa, ...sb]) {
+      const run = s.runs[0];
+      expect(a.queries.getRun(run?.id as RunId).run.revision).toBe(run?.revision);
+      expect(b.queries.getRun(run?.id as RunId).run.revision).toBe(run?.revision);
+    }
+    expect(a.revision).toBe(from + 4);
+    expect(b.revision).toBe(from + 4);
+    // A third server's watch sees each once, in order.
+    const seen: EventRecord[] = [];
+    while (seen.length < 5) {
+      const next = await watch.next();
+      if (next.done) throw new Error("watch ended");
+      if (next.value.kind === "event") seen.push(next.value.event);
+      if (next.value.kind === "events") seen.push(...next.value.events);
+    }
+    expect(seen.map((e) => e.revision)).toEqual(replied);
+    await watch.return?.();
+  });
+});
