@@ -1,6 +1,7 @@
 /**
- * The storage contract on the PostgreSQL store (one server): one throw-away cluster for the
- * file, a fresh database per test; `reopen` closes the store and opens it again on the same
+ * The storage contract on the PostgreSQL store (one server), with serial and with concurrent
+ * commits (which assign revisions at commit: StoreFixture.assignsRevisions): one throw-away
+ * cluster for the file, a fresh database per test; `reopen` closes the store and opens it again on the same
  * database (a restart: the mirror is reloaded from the tables). Skipped, saying why, only when
  * PostgreSQL is not installed.
  */
@@ -23,22 +24,25 @@ if (HAVE_POSTGRES) {
     await cluster?.stop();
   });
 
-  storeContract("PostgreSQL", async () => {
-    if (!cluster) throw new Error("no PostgreSQL cluster");
-    const url = await cluster.createDatabase(`contract_${++n}`);
-    let current: Store = await PgStore.open({ url });
-    return {
-      store: current,
-      async reopen() {
-        await current.close();
-        current = await PgStore.open({ url });
-        return current;
-      },
-      async cleanup() {
-        await current.close();
-      },
-    };
-  });
+  for (const commits of ["serial", "concurrent"] as const) {
+    storeContract(`PostgreSQL, ${commits} commits`, async () => {
+      if (!cluster) throw new Error("no PostgreSQL cluster");
+      const url = await cluster.createDatabase(`contract_${++n}`);
+      let current: Store = await PgStore.open({ url, commits });
+      return {
+        store: current,
+        assignsRevisions: commits === "concurrent",
+        async reopen() {
+          await current.close();
+          current = await PgStore.open({ url, commits });
+          return current;
+        },
+        async cleanup() {
+          await current.close();
+        },
+      };
+    });
+  }
 } else {
   describe("Store contract: PostgreSQL", () => {
     it.skip("needs PostgreSQL (apt-get install -y postgresql)", () => undefined);

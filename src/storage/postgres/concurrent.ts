@@ -50,12 +50,15 @@ export const CLAIM = `SELECT c.id FROM unnest($1::text[]) AS q(name)
 export interface Stamp {
   seq: number;
   delta: number;
+  /** The change rows after `applied` and before this one (committed: the stamp holds the head's lock). */
+  before: unknown[];
 }
 
 /**
  * The statements of `verbs` as a concurrent commit, the stamp last: `change` is the change
  * log row's bytes, `at` its time, `channel` the NOTIFY channel. `stamp` is filled when the
- * statements succeeded. `reader` is the mirror the batch was decided on (committed state).
+ * statements succeeded, with the change rows after `applied` (the mirror's last) that came
+ * before this one. `reader` is the mirror the batch was decided on (committed state).
  */
 export function planConcurrent(
   verbs: readonly StoreVerb[],
@@ -63,6 +66,7 @@ export function planConcurrent(
   change: Uint8Array,
   at: number,
   channel: string,
+  applied: number,
   stamp: Stamp,
 ): Statement[] {
   const out: Statement[] = [];
@@ -104,6 +108,13 @@ export function planConcurrent(
       values: [last, [...runs], (range?.first ?? 1) - 1],
     });
   }
+  out.push({
+    text: "SELECT seq, verbs, revision_delta FROM changes WHERE seq > $1 AND seq < (SELECT seq FROM change_head) ORDER BY seq",
+    values: [applied],
+    take: (r) => {
+      stamp.before = r.rows;
+    },
+  });
   out.push({ text: `SELECT pg_notify('${channel}', seq::text) FROM change_head`, values: [] });
   return out;
 }

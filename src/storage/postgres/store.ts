@@ -41,6 +41,13 @@ import { InOrder } from "../in-order.js";
 
 /** A follow that found nothing new, and one that reloaded the mirror whole. */
 const NOTHING: Followed = { verbs: [], reloaded: false };
+/** A row of the change log as a follow reads it. */
+interface ChangeRow {
+  readonly seq: number;
+  readonly verbs: Uint8Array;
+  readonly revision_delta: number;
+}
+
 /** SQLSTATEs of a concurrent commit that lost a race: unique_violation, deadlock_detected, serialization_failure. */
 const CONFLICT_STATES = new Set(["23505", "40P01", "40001"]);
 const RELOADED: Followed = { verbs: [], reloaded: true };
@@ -61,9 +68,10 @@ export interface PgStoreOptions {
   readonly url: string;
   readonly log?: PgStoreLog;
   /**
-   * serial (the default): every commit of every server under one lock, taken before the batch
-   * is decided. concurrent: batches decided and written at once, refused when decided on
-   * state another server changed (docs/scaling.md, "Concurrent commits").
+   * concurrent (the default): batches of several servers decided and written at once, a batch
+   * decided on state another server changed meanwhile refused (docs/scaling.md, "Concurrent
+   * commits"). serial: every commit of every server under one lock, taken before the batch is
+   * decided.
    */
   readonly commits?: "serial" | "concurrent";
 }
@@ -147,7 +155,7 @@ export class PgStore implements SharedStore {
     // An idle client the server dropped is re-emitted here; without a listener it is fatal.
     // The next query reconnects; a commit on a dead connection rejects with STORAGE_IO.
     pool.on("error", (e) => log?.warn({ err_message: oneLine(e) }, "PostgreSQL connection lost (idle); the next query reconnects"));
-    const store = new PgStore(options.url, pool, log, options.commits === "concurrent");
+    const store = new PgStore(options.url, pool, log, options.commits !== "serial");
     try {
       await pool.query("SELECT 1");
     } catch (e) {
@@ -315,17 +323,26 @@ export class PgStore implements SharedStore {
    */
   async #follow(client: pg.ClientBase, head: number | null): Promise<Followed> {
     if (head !== null && head === this.#applied) return NOTHING;
-    const { rows } = await client.query<{ seq: number; verbs: Uint8Array; revision_delta: number }>(
+    const { rows } = await client.query<ChangeRow>(
       head === null
         ? "SELECT seq, verbs, revision_delta FROM changes WHERE seq > $1 ORDER BY seq"
         : "SELECT seq, verbs, revision_delta FROM changes WHERE seq > $1 AND seq <= $2 ORDER BY seq",
       head === null ? [this.#applied] : [this.#applied, head],
     );
+    return this.#apply(client, rows, head, head !== null);
+  }
+
+  /**
+   * Applies change rows read after the mirror's last (up to `head` when known); reloads the
+   * mirror whole instead when they do not start right after it (see #follow): through
+   * `client`, in its open transaction when `inTransaction`.
+   */
+  async #apply(client: pg.ClientBase, rows: readonly ChangeRow[], head: number | null, inTransaction: boolean): Promise<Followed> {
     if (rows.length === 0 && (head === null || head === this.#applied)) return NOTHING;
     const gapless = rows.every((r, i) => Number(r.seq) === this.#applied + i + 1) && (head === null || Number(rows.at(-1)?.seq) === head);
     if (!gapless) {
       this.#log?.warn({ applied: this.#applied, head }, "this server is behind the change log's retention; reloading everything from PostgreSQL");
-      await this.#load(client, head !== null);
+      await this.#load(client, inTransaction);
       return RELOADED;
     }
     const verbs: StoreVerb[] = [];
@@ -414,10 +431,10 @@ export class PgStore implements SharedStore {
     this.#window = null;
     if (!w) throw new EngineError("INTERNAL", "commit without a window");
     const now = Date.now();
-    const stamp: Stamp = { seq: 0, delta: 0 };
+    const stamp: Stamp = { seq: 0, delta: 0, before: [] };
     try {
       this.#usable();
-      const statements = planConcurrent(verbs, this.reader, encodeChange(verbs), now, CHANGES_CHANNEL, stamp);
+      const statements = planConcurrent(verbs, this.reader, encodeChange(verbs), now, CHANGES_CHANNEL, this.#applied, stamp);
       // Pruning deletes rows every server's commit would otherwise wait on: once a second.
       if (now - this.#prunedAt >= FOLLOW_POLL_MS) {
         this.#prunedAt = now;
@@ -435,12 +452,14 @@ export class PgStore implements SharedStore {
     }
     const range = stampedRange(verbs);
     if (range) shiftRevisions(verbs, range.first - 1, stamp.delta);
-    let followed: Followed = NOTHING;
+    let followed: Followed;
     try {
-      if (stamp.seq > this.#applied + 1) followed = await this.#follow(w.client, stamp.seq - 1);
+      // The changes committed just before this one, read in its transaction after its stamp
+      // (so no round trip after the COMMIT, which could find the database gone).
+      followed = await this.#apply(w.client, stamp.before as ChangeRow[], stamp.seq - 1, false);
     } catch (e) {
       w.client.release();
-      throw this.#break(e);
+      throw EngineError.is(e) ? e : this.#break(e);
     }
     w.client.release();
     // A reload (this server was behind the log's retention) read this commit too.
