@@ -179,6 +179,41 @@ describe.skipIf(!HAVE_POSTGRES)("concurrent commits on one PostgreSQL", () => {
     expect(b.queries.task(d?.task.id as never).pendingDeps).toBe(0);
   });
 
+  it("a hot task row: runs of one task completed through three servers at once all commit once, the task's counters add up", async () => {
+    const { engines } = await servers(3);
+    const count = 240;
+    const [task] = await (engines[0] as Engine).submitTasks([submission(spec({ queue: "hot", policy: { kind: "REPEAT", count, intervalMs: 0, startAt: null } }))]);
+    for (const e of engines) await e.sync();
+    const completed = new Map<string, number>();
+    const failures: string[] = [];
+    await Promise.all(
+      engines.flatMap((e, i) =>
+        Array.from({ length: 3 }, async (_, w) => {
+          for (;;) {
+            const r = await e.leaseRuns(leaseRequest({ queues: ["hot"], maxRuns: 4, startAttempt: true, workerId: `s${i}w${w}` }));
+            if (r.grants.length === 0) return;
+            const done = await e.completeAttempts(
+              r.grants.map((g) => ({ runId: g.run.id, token: g.lease.token, attemptId: g.attempt?.id as never, outcome: "SUCCESS" as const, output: new Uint8Array(0), error: "" })),
+            );
+            for (const [k, d] of done.entries()) {
+              if (d.ok) completed.set(r.grants[k]?.run.id as string, (completed.get(r.grants[k]?.run.id as string) ?? 0) + 1);
+              else failures.push(`${d.error.reason}: ${d.error.message}`);
+            }
+          }
+        }),
+      ),
+    );
+    expect(failures).toEqual([]);
+    expect(completed.size).toBe(count);
+    expect([...completed.values()].every((n) => n === 1)).toBe(true);
+    for (const e of engines) {
+      await e.sync();
+      expect(e.queries.task(task?.task.id as never)).toMatchObject({ status: "COMPLETED", openRuns: 0, failedRuns: 0 });
+    }
+    // How often the servers' batches met on the task's row (timing-dependent; printed, not asserted).
+    console.log("hot task row: commit conflicts per server", engines.map((e) => e.commitConflicts));
+  });
+
   it("revisions are assigned at commit: two batches decided on the same revision get consecutive ones, replies and watches agree", async () => {
     const { url, db, engines } = await servers(3);
     const [a, b, c] = engines as [Engine, Engine, Engine];
