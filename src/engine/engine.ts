@@ -127,7 +127,7 @@ export class Engine {
         core.claimed = runs;
       },
     }, { maxQueued: core.options.maxQueuedCommands, maxQueueDelayMs: core.options.maxQueueDelayMs });
-    this.#scheduler = new Scheduler(core, (name, run) => this.#pipeline.exec(name, run, { internal: true }));
+    this.#scheduler = new Scheduler(core, (name, run, claim) => this.#pipeline.exec(name, run, { internal: true, claim }));
     this.#polls = new LongPolls(core, {
       lease: (req, gone) =>
         this.#pipeline.exec("leaseRuns", (u) => (gone() ? { grants: [], pausedQueues: [] } : this.#leaseNow(u, req)), {

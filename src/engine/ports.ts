@@ -175,13 +175,24 @@ export class CommitConflict extends Error {
   override readonly name = "CommitConflict";
 }
 
-/** The runs a LeaseRuns may hand out, as a batch claims them (SharedStore.claim). */
-export interface ClaimRequest {
-  readonly queues: readonly string[];
-  /** The worker's capabilities: a run requiring others is not claimed. */
-  readonly capabilities: readonly string[];
-  /** Runs per queue at most. */
-  readonly max: number;
+/**
+ * What a batch's command claims before it runs (SharedStore.claim): the runs a LeaseRuns may
+ * hand out, or the timer entry a timer command applies.
+ */
+export type ClaimRequest =
+  | {
+      readonly kind: "runs";
+      readonly queues: readonly string[];
+      /** The worker's capabilities: a run requiring others is not claimed. */
+      readonly capabilities: readonly string[];
+      /** Runs per queue at most. */
+      readonly max: number;
+    }
+  | { readonly kind: "timer"; readonly entry: DueEntry };
+
+/** How a claimed timer entry appears among the claimed keys (SharedStore.claim). */
+export function timerClaimKey(e: DueEntry): string {
+  return `timer ${e.at} ${e.kind} ${e.runId}`;
 }
 
 /** What a shared store's commit did besides storing the batch. */
@@ -221,11 +232,12 @@ export interface SharedStore extends Store {
   release(): Promise<void>;
   commit(verbs: readonly StoreVerb[]): Promise<SharedCommit>;
   /**
-   * Concurrent commits, in the open window: for each request, locks the first `max` READY
-   * runs of each of its queues in hand-out order that it could hand out (capabilities, a free
-   * key slot) and that no other server's open batch locked (FOR UPDATE SKIP LOCKED), until
-   * the window ends; resolves with their ids. Rejects (the window closed) when the database
-   * cannot be reached.
+   * Concurrent commits, in the open window, skipping what another server's open batch locked
+   * (FOR UPDATE SKIP LOCKED) and locking the rest until the window ends: for a "runs" request
+   * the first `max` READY runs of each of its queues in hand-out order that it could hand out
+   * (capabilities, a free key slot); for a "timer" request its entry, if still stored.
+   * Resolves with the run ids and the timer entries' `timerClaimKey`s claimed. Rejects (the
+   * window closed) when the database cannot be reached.
    */
   claim(requests: readonly ClaimRequest[]): Promise<ReadonlySet<string>>;
   follow(): Promise<Followed>;

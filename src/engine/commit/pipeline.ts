@@ -32,17 +32,21 @@
  * miss. Over LMDB and the memory store the reader answers every read: no miss, no await.
  *
  * Several servers (a `SharedStore`, docs/scaling.md "Several servers on one PostgreSQL"): a
- * batch first opens the store's commit window, which waits for the database's commit lock and
- * brings the reader up to what other servers committed; `afterFollow` brings memory up to
- * those verbs; only then do the batch's commands run, so they decide on the whole current
- * state. The commit (or `release`, when nothing was written) ends the window. Between batches,
- * `sync` and `follow` bring the reader and memory up without the lock.
+ * batch first opens the store's window, which brings the reader up to what other servers
+ * committed (with serial commits after taking the database's commit lock); `afterFollow`
+ * brings memory up to those verbs; only then do the batch's commands run. With concurrent
+ * commits the batch's leases first claim the runs they may hand out (`claim`, `claimed`), and
+ * a commit that lost a race with another server's (CommitConflict) is undone in memory through
+ * the units' journals and the batch decided again in a new window (#runShared), its refusals
+ * answered only once it committed. The commit (or `release`, when nothing was written) ends
+ * the window. Between batches, `sync` and `follow` bring the reader and memory up.
  */
 import type { EngineLogger } from "../api.js";
 import { EngineError } from "../errors.js";
 import { type ClaimRequest, CommitConflict, type Followed, type SharedCommit, type SharedStore, type StoreVerb, isShared } from "../ports.js";
 import type { EventRecord } from "../records.js";
 import { type Replay, replayOf } from "./replay.js";
+import { type QueueBounds, overloadRefusal } from "./shedding.js";
 import { RowCache, type RowFetcher, type RowStore } from "./rows.js";
 import { Overlay, Unit } from "./unit.js";
 
@@ -97,14 +101,6 @@ export interface ExecOptions {
    * before it runs (SharedStore.claim); asked just before.
    */
   readonly claim?: () => ClaimRequest | null;
-}
-
-/** The bounds of the queue of commands not yet run. */
-export interface QueueBounds {
-  /** Most commands waiting to run; more are refused with OVERLOADED. 0: unbounded. */
-  readonly maxQueued: number;
-  /** A new command is refused while the oldest waiting one has waited longer. 0: off. */
-  readonly maxQueueDelayMs: number;
 }
 
 /** What a committed batch changed, for the engine to publish. */
@@ -237,22 +233,9 @@ export class Pipeline {
 
   /** OVERLOADED when a new command would pass a queue bound; null when it may queue. */
   #overloaded(now: number): EngineError | null {
-    const { maxQueued, maxQueueDelayMs } = this.#bounds;
-    const queued = this.#pending.length;
-    if (maxQueued > 0 && queued >= maxQueued) {
-      return new EngineError("OVERLOADED", `the engine has ${queued} commands waiting (limit ${maxQueued}); retry with backoff`, {
-        metadata: { limit: "max_queued_commands", queued: String(queued), max: String(maxQueued) },
-      });
-    }
-    const oldest = this.#pending[0];
-    if (maxQueueDelayMs > 0 && oldest && now - oldest.queuedAt > maxQueueDelayMs) {
-      const waited = Math.round(now - oldest.queuedAt);
-      this.#shedByDelay++;
-      return new EngineError("OVERLOADED", `the oldest waiting command has waited ${waited} ms (limit ${maxQueueDelayMs} ms); retry with backoff`, {
-        metadata: { limit: "max_queue_delay", waited_ms: String(waited), max_ms: String(maxQueueDelayMs) },
-      });
-    }
-    return null;
+    const refusal = overloadRefusal(this.#bounds, this.#pending.length, this.#pending[0]?.queuedAt, now);
+    if (refusal?.metadata.limit === "max_queue_delay") this.#shedByDelay++;
+    return refusal;
   }
 
   /**

@@ -8,16 +8,24 @@ import type { AttemptId } from "../../domain/ids.js";
 import { NeedRows } from "../commit/rows.js";
 import type { Unit } from "../commit/unit.js";
 import { type Core, mustTask } from "../core.js";
-import type { DueEntry } from "../ports.js";
+import { type ClaimRequest, type DueEntry, timerClaimKey } from "../ports.js";
 import type { LeaseRecord, RunRecord } from "../records.js";
 import { touchRun } from "../runs/transition.js";
 import { move } from "../tasks/cascade.js";
 
 /** Wait before due timers are tried again after every one of them failed (ms). */
 const RETRY_FAILING_MS = 1_000;
+/**
+ * Wait before due timers are looked at again when another server's batch had claimed every
+ * one of them (concurrent commits): its commit, followed meanwhile, takes them off the index.
+ */
+const CLAIMED_ELSEWHERE_MS = 100;
 
-/** Queues commands and reports whether they moved anything. */
-export type Exec = <T>(name: string, run: (u: Unit) => T) => Promise<T>;
+/** Queues commands (with what they claim first: Pipeline ExecOptions.claim). */
+export type Exec = <T>(name: string, run: (u: Unit) => T, claim: () => ClaimRequest | null) => Promise<T>;
+
+/** What firing one entry did: changed something, nothing, or left it to the server that claimed it. */
+type Fired = boolean | "elsewhere";
 
 /** The one real timer of an engine. */
 export class Scheduler {
@@ -78,12 +86,16 @@ export class Scheduler {
     for (let round = 0; round < 100; round++) {
       const due = core.store.reader.dueEntries(core.clock.now(), core.options.maxDuePerTick);
       if (due.length === 0) break;
-      const results = await Promise.allSettled(due.map((d) => this.#exec(`timer:${d.kind}`, (u) => fire(core, u, d))));
+      const results = await Promise.allSettled(due.map((d) => this.#exec(`timer:${d.kind}`, (u) => fire(core, u, d), () => ({ kind: "timer", entry: d }))));
       handled += due.length;
       failing = results.every((r) => r.status === "rejected");
+      if (results.every((r) => r.status === "fulfilled" && r.value === "elsewhere")) {
+        this.#retryIn(CLAIMED_ELSEWHERE_MS);
+        return handled;
+      }
       // Keep going while timers fire: a fired timer may create another one already due (a
       // zero-delay retry after a lease expiry).
-      if (!results.some((r) => r.status === "fulfilled" && r.value)) break;
+      if (!results.some((r) => r.status === "fulfilled" && r.value === true)) break;
     }
     // Every due entry failed (storage unreachable): try again a little later, not at once in a loop.
     if (failing) this.#retryIn(RETRY_FAILING_MS);
@@ -100,8 +112,12 @@ export class Scheduler {
   }
 }
 
-/** Applies one timer entry; true when it changed something. */
-function fire(core: Core, u: Unit, d: DueEntry): boolean {
+/**
+ * Applies one timer entry; true when it changed something; "elsewhere" when another server's
+ * batch claimed it (concurrent commits: that server applies it).
+ */
+function fire(core: Core, u: Unit, d: DueEntry): Fired {
+  if (core.claimed !== null && !core.claimed.has(timerClaimKey(d)) && core.store.reader.hasDue(d)) return "elsewhere";
   const run = u.run(d.runId);
   if (!run || !run.due.some(([a, k]) => a === d.at && k === d.kind)) {
     // Gone from the index already (another server applied it first: its command is decided on

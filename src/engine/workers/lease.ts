@@ -87,7 +87,7 @@ function mayHandOut(core: Core, runId: RunId): boolean {
 export function leaseClaim(core: Core, rates: RateLimiter, req: CompiledLeaseRequest, now: number): ClaimRequest | null {
   const queues = req.queues.filter((q) => !core.isPaused(q) && rates.allows(core.queues.get(q), now));
   if (queues.length === 0) return null;
-  return { queues, capabilities: [...req.capabilities], max: req.maxRuns };
+  return { kind: "runs", queues, capabilities: [...req.capabilities], max: req.maxRuns };
 }
 
 /**

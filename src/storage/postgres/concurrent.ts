@@ -32,19 +32,30 @@ import { type Statement, planVerb } from "./writer.js";
 /**
  * The hand-out claim: for each queue ($1), the first $3 READY runs in hand-out order (the
  * runs_handout index: effective priority, then creation time, then id) that a worker with
- * capabilities $2 may take and whose key has a free slot (or that hold theirs), skipping the
- * rows another server's open batch locked, and locking them until this batch's commit.
+ * capabilities $2 may take and whose key has a free slot (or that hold theirs), other than
+ * those the batch claimed for its other leases ($4: its own locks do not stop it), skipping
+ * the rows another server's open batch locked, and locking them until this batch's commit.
  */
 export const CLAIM = `SELECT c.id FROM unnest($1::text[]) AS q(name)
   CROSS JOIN LATERAL (
     SELECT r.id FROM runs r
-    WHERE r.queue = q.name AND r.state = 'READY' AND r.capabilities <@ $2::text[]
+    WHERE r.queue = q.name AND r.state = 'READY' AND r.capabilities <@ $2::text[] AND r.id <> ALL($4::uuid[])
       AND (r.concurrency_key IS NULL OR r.key_hold = 'HELD'
            OR (SELECT count(*) FROM key_holders h WHERE h.key = r.concurrency_key) < r.key_slots)
     ORDER BY r.effective_priority DESC, r.created_at, r.id
     LIMIT $3
     FOR UPDATE OF r SKIP LOCKED
   ) AS c`;
+
+/**
+ * The timer claim: those of the entries ($1 at, $2 kind, $3 run id) still stored that no other
+ * server's open batch locked, locked until this batch's commit: each due timer is applied by
+ * the server that claimed it.
+ */
+export const CLAIM_TIMERS = `SELECT d.at, d.kind, d.run_id FROM due_timers d
+  JOIN unnest($1::bigint[], $2::text[], $3::uuid[]) AS e(at, kind, run_id)
+    ON d.at = e.at AND d.kind = e.kind AND d.run_id = e.run_id
+  FOR UPDATE OF d SKIP LOCKED`;
 
 /** What the stamp statement found: the change's place in the log and how its revisions moved. */
 export interface Stamp {
@@ -72,7 +83,12 @@ export function planConcurrent(
   const out: Statement[] = [];
   const events: EventRecord[] = [];
   const checks = new Checks(reader);
+  const committedMeta = reader.meta();
   for (const v of verbs) {
+    // The engine saves its meta with every batch that has events, for the revision, which the
+    // stamp keeps here: the meta row is written only when a flag changed, or every commit of
+    // every server would wait on its lock.
+    if (v.verb === "saveMeta" && v.meta.oldestRevision === committedMeta.oldestRevision && v.meta.enginePaused === committedMeta.enginePaused) continue;
     planVerb(out, v, events);
     checks.after(out, v);
   }

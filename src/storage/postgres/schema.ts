@@ -243,11 +243,30 @@ const V3_REVISION_DELTA = `
 ALTER TABLE changes ADD COLUMN revision_delta bigint NOT NULL DEFAULT 0;
 `;
 
+/**
+ * Version 4: checks that fail in the database (docs/scaling.md, "Concurrent commits"). A
+ * concurrent commit sends its COMMIT in the same round trip as its statements, so a
+ * compare-and-set that touched no row, or a check that found too much, must abort the
+ * transaction itself rather than be noticed by the server afterwards: wrapped in
+ * aq_expect_rows, it raises SQLSTATE AQ001 and the COMMIT that follows rolls back.
+ */
+const V4_EXPECT_ROWS = `
+CREATE FUNCTION aq_expect_rows(n bigint, what text) RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+  IF n <> 1 THEN
+    RAISE EXCEPTION '%', what USING ERRCODE = 'AQ001';
+  END IF;
+  RETURN n;
+END
+$$;
+`;
+
 /** Every schema version, oldest first. Never edit a released entry: append a new one. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "initial schema", sql: V1_INITIAL },
   { version: 2, name: "change log", sql: V2_CHANGE_LOG },
   { version: 3, name: "revisions assigned at commit", sql: V3_REVISION_DELTA },
+  { version: 4, name: "checks that fail in the database", sql: V4_EXPECT_ROWS },
 ];
 
 /** The newest version this code knows. */

@@ -1,23 +1,26 @@
 /**
  * The PostgreSQL store (docs/scaling.md, "Several servers on one PostgreSQL"): the database
  * is the truth, shared by any number of servers; each server's engine reads a full in-memory
- * mirror of it, and every commit of every server goes through one commit lock.
+ * mirror of it, which follows the other servers' commits through the change log.
  *
  *  - Open: a pool (codec's poolConfig), `migrate`, then every table read into the mirror — the
  *    in-memory store's tables and reader (src/storage/memory), filled through bulk SELECTs in
- *    one REPEATABLE READ snapshot — so every StoreReader query answers synchronously, exactly
- *    as the memory store does; then a LISTEN connection for other servers' commits.
- *  - A commit window (`acquire`): BEGIN, take the change log head's row lock (FOR UPDATE: the
- *    commits of all servers run one at a time, in the order they got the lock), then apply to
- *    the mirror every change other servers committed since this one's last (the change log,
- *    changes.ts), and hand those verbs to the engine, which brings its own memory up to them
- *    and only then decides its batch. So every batch is decided on the whole current state,
- *    as with one server, and the revisions it stamps follow the last committed one.
- *  - `commit` in the window: the verbs (writer.ts, pipelined), the change row, the head, a
- *    NOTIFY, then COMMIT (synchronous_commit on: the promise settles once it is durable), then
- *    the same verbs on the mirror. A failed database commit leaves the mirror untouched and
- *    rejects with STORAGE_IO / STORAGE_FULL. `release` ends a window that wrote nothing.
- *  - Between windows, `follow` applies what others committed without the lock (a NOTIFY, or a
+ *    one REPEATABLE READ snapshot (load.ts) — so every StoreReader query answers synchronously,
+ *    exactly as the memory store does; then a LISTEN connection for other servers' commits.
+ *  - A batch's window (`acquire`) applies to the mirror every change other servers committed
+ *    since this one's last (changes.ts) and hands those verbs to the engine, which brings its
+ *    own memory up to them before it decides the batch. With concurrent commits (the default)
+ *    it then opens a transaction and takes no lock: `claim` locks the runs the batch's leases
+ *    may hand out (FOR UPDATE SKIP LOCKED), and `commit` writes the verbs with their checks and
+ *    the stamp last (concurrent.ts), rejecting with CommitConflict when the batch was decided on
+ *    state another server changed meanwhile; after the COMMIT the batch's revisions are moved to
+ *    the ones the stamp gave and the changes just before it are applied first. With serial
+ *    commits the window takes the change log head's row lock before following (the commits of
+ *    all servers run one at a time), and `commit` writes the verbs, the change row, the head
+ *    and a NOTIFY. Either way the promise settles once the COMMIT is durable (synchronous_commit
+ *    on) and the mirror holds the batch; a failed database commit leaves the mirror untouched
+ *    and rejects with STORAGE_IO / STORAGE_FULL. `release` ends a window that wrote nothing.
+ *  - Between windows, `follow` applies what others committed without a lock (a NOTIFY, or a
  *    poll each second, says when), so watches and long polls on this server see other servers'
  *    changes, and reads see them before they answer (Engine.sync).
  *  - usedBytes: the mirror's estimate of the live data, as the memory store gives it: it grows
@@ -27,16 +30,29 @@
  */
 import pg from "pg";
 import { EngineError } from "../../engine/errors.js";
-import { type ClaimRequest, CommitConflict, type Followed, type SharedCommit, type SharedStore, type StoreReader, type StoreVerb, shiftRevisions, stampedRange } from "../../engine/ports.js";
+import type { RunId } from "../../domain/ids.js";
+import {
+  type ClaimRequest,
+  CommitConflict,
+  type DueEntry,
+  type Followed,
+  type SharedCommit,
+  type SharedStore,
+  type StoreReader,
+  type StoreVerb,
+  shiftRevisions,
+  stampedRange,
+  timerClaimKey,
+} from "../../engine/ports.js";
 import { applyVerbs } from "../layout.js";
 import { MemoryReader, type Tables, createTables } from "../memory/memory-reader.js";
 import { Journal, storedCopy } from "../memory/tables.js";
 import { poolConfig } from "./codec.js";
 import { migrate } from "./migrate.js";
-import { StaleWriteError, applyStatements as writeStatements, applyVerbs as writeVerbs, pgStorageError, rollbackAndRelease } from "./writer.js";
+import { STALE_STATE, StaleWriteError, applyAndCommit as writeAndCommit, applyVerbs as writeVerbs, pgStorageError, rollbackAndRelease } from "./writer.js";
 import { decodeChange, encodeChange, withPrev } from "./changes.js";
 import { loadMirror } from "./load.js";
-import { CLAIM, type Stamp, planConcurrent } from "./concurrent.js";
+import { CLAIM, CLAIM_TIMERS, type Stamp, planConcurrent } from "./concurrent.js";
 import { InOrder } from "../in-order.js";
 
 /** A follow that found nothing new, and one that reloaded the mirror whole. */
@@ -48,8 +64,11 @@ interface ChangeRow {
   readonly revision_delta: number;
 }
 
-/** SQLSTATEs of a concurrent commit that lost a race: unique_violation, deadlock_detected, serialization_failure. */
-const CONFLICT_STATES = new Set(["23505", "40P01", "40001"]);
+/**
+ * SQLSTATEs of a concurrent commit that lost a race: unique_violation, deadlock_detected,
+ * serialization_failure, and a check that failed in the database (writer.ts STALE_STATE).
+ */
+const CONFLICT_STATES = new Set(["23505", "40P01", "40001", STALE_STATE]);
 const RELOADED: Followed = { verbs: [], reloaded: true };
 
 /** Why opening failed, in one line (never with the URL's password). */
@@ -268,9 +287,24 @@ export class PgStore implements SharedStore {
       if (!w) throw new EngineError("INTERNAL", "claim without a window");
       try {
         const ids = new Set<string>();
+        const timers: DueEntry[] = [];
         for (const r of requests) {
-          const { rows } = await w.client.query<{ id: string }>({ name: "aq_claim", text: CLAIM, values: [r.queues, r.capabilities, r.max] });
+          if (r.kind === "timer") {
+            timers.push(r.entry);
+            continue;
+          }
+          // Several leases in one batch each get runs of their own.
+          const taken = [...ids].filter((id) => !id.startsWith("timer "));
+          const { rows } = await w.client.query<{ id: string }>({ name: "aq_claim", text: CLAIM, values: [r.queues, r.capabilities, r.max, taken] });
           for (const row of rows) ids.add(row.id);
+        }
+        if (timers.length > 0) {
+          const { rows } = await w.client.query<{ at: string; kind: DueEntry["kind"]; run_id: RunId }>({
+            name: "aq_claim_timers",
+            text: CLAIM_TIMERS,
+            values: [timers.map((t) => t.at), timers.map((t) => t.kind), timers.map((t) => t.runId)],
+          });
+          for (const row of rows) ids.add(timerClaimKey({ at: Number(row.at), kind: row.kind, runId: row.run_id }));
         }
         return ids;
       } catch (e) {
@@ -440,8 +474,7 @@ export class PgStore implements SharedStore {
         this.#prunedAt = now;
         statements.push({ text: "DELETE FROM changes WHERE at < $1", values: [now - CHANGES_KEEP_MS] });
       }
-      await writeStatements(w.client, statements);
-      await w.client.query("COMMIT");
+      await writeAndCommit(w.client, statements);
     } catch (e) {
       await rollbackAndRelease(w.client);
       const code = (e as { code?: unknown } | null)?.code;

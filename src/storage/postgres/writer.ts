@@ -87,9 +87,30 @@ export async function applyVerbs(client: Client, verbs: readonly StoreVerb[], af
   await runPipelined(client, [...planVerbs(verbs), ...after]);
 }
 
-/** Runs `statements` pipelined in the caller's transaction (see applyVerbs). */
-export async function applyStatements(client: Client, statements: readonly Statement[]): Promise<void> {
-  await runPipelined(client, statements);
+/** SQLSTATE of a check that failed in the database (aq_expect_rows, schema version 4). */
+export const STALE_STATE = "AQ001";
+
+/**
+ * Runs `statements` and then COMMIT in the caller's transaction, all pipelined: one round trip
+ * (see applyVerbs). Each compare-and-set or check is wrapped so that it fails in the database
+ * (SQLSTATE AQ001) when it touches no row: the transaction is then aborted and the COMMIT
+ * behind it rolls back, where a check made here after the answers came back would be too late.
+ */
+export async function applyAndCommit(client: Client, statements: readonly Statement[]): Promise<void> {
+  await runPipelined(client, [...statements.map(checkedInDatabase), COMMIT]);
+}
+
+const COMMIT: Statement = { text: "COMMIT", values: [] };
+
+/** A compare-and-set or check statement that raises AQ001 itself when it does not find exactly one row. */
+function checkedInDatabase(s: Statement): Statement {
+  if (!s.stale) return s;
+  const what = `$${s.values.length + 1}`;
+  const dml = /^\s*(UPDATE|DELETE)\b/i.test(s.text);
+  const text = dml
+    ? `WITH aq_cas AS (${s.text} RETURNING 1) SELECT aq_expect_rows(count(*), ${what}) FROM aq_cas`
+    : `SELECT aq_expect_rows(count(*), ${what}) FROM (${s.text}) AS aq_cas`;
+  return { ...s, text, values: [...s.values, new StaleWriteError(...s.stale).message] };
 }
 
 /** `client.pipeline` is a constructor option of pg's Client; it is read on each send. */
@@ -101,7 +122,8 @@ async function runPipelined(client: Client, statements: readonly Statement[]): P
   c.pipeline = true;
   let settled: PromiseSettledResult<pg.QueryResult>[];
   try {
-    const sent = statements.map((s) => client.query({ name: statementName(s.text), text: s.text, values: s.values as unknown[] }));
+    // COMMIT is not a statement to prepare: sent as it is.
+    const sent = statements.map((s) => (s === COMMIT ? client.query(s.text) : client.query({ name: statementName(s.text), text: s.text, values: s.values as unknown[] })));
     settled = await Promise.allSettled(sent);
   } finally {
     c.pipeline = was;
@@ -110,6 +132,8 @@ async function runPipelined(client: Client, statements: readonly Statement[]): P
     if (r.status === "rejected") throw r.reason;
     const cas = statements[i]?.stale;
     if (cas && r.value.rowCount !== 1) throw new StaleWriteError(...cas);
+    // A COMMIT in an aborted transaction answers ROLLBACK: a failure above was thrown first.
+    if (statements[i] === COMMIT && r.value.command !== "COMMIT") throw new Error(`COMMIT answered ${r.value.command}`);
   }
   for (const [i, r] of settled.entries()) if (r.status === "fulfilled") statements[i]?.take?.(r.value);
 }

@@ -10,6 +10,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunId } from "../../../src/domain/ids.js";
 import { Engine, type EventRecord } from "../../../src/engine/engine.js";
+import { type DueEntry, timerClaimKey } from "../../../src/engine/ports.js";
 import { uuidV7Source } from "../../../src/ids/uuidv7.js";
 import { PgStore } from "../../../src/storage/postgres/store.js";
 import { leaseRequest, seededRandom, spec, submission } from "../../support/engine.js";
@@ -97,7 +98,7 @@ describe.skipIf(!HAVE_POSTGRES)("concurrent commits on one PostgreSQL", () => {
     const a = await PgStore.open({ url, commits: "concurrent" });
     const b = await PgStore.open({ url, commits: "concurrent" });
     open.push(a, b);
-    const ask = (max: number, capabilities: string[] = []) => [{ queues: ["c", "empty"], capabilities, max }];
+    const ask = (max: number, capabilities: string[] = []) => [{ kind: "runs" as const, queues: ["c", "empty"], capabilities, max }];
     await a.acquire();
     await b.acquire();
     expect([...(await a.claim(ask(2)))].sort()).toEqual([urgent, r1].sort());
@@ -109,6 +110,37 @@ describe.skipIf(!HAVE_POSTGRES)("concurrent commits on one PostgreSQL", () => {
     await b.acquire();
     expect([...(await b.claim(ask(10, ["gpu"])))].sort()).toEqual([r1, r2, gpu, r4, urgent].sort());
     await b.release();
+    // Two leases of one batch get runs of their own (the batch's own locks do not stop it).
+    await a.acquire();
+    expect([...(await a.claim([...ask(2), ...ask(2)]))].sort()).toEqual([urgent, r1, r2, r4].sort());
+    await a.release();
+  });
+
+  it("a timer entry is claimed by one open batch at a time (FOR UPDATE SKIP LOCKED), and only while it is stored", async () => {
+    const { url, engines } = await servers(1);
+    const e = engines[0] as Engine;
+    await e.submitTasks([submission(spec({ queue: "t", policy: { kind: "ONCE", startAt: Date.now() + 3_600_000 } }))]);
+    const entry = e.reader.nextDue();
+    expect(entry?.kind).toBe("PROMOTE");
+    const key = timerClaimKey(entry as DueEntry);
+    const a = await PgStore.open({ url, commits: "concurrent" });
+    const b = await PgStore.open({ url, commits: "concurrent" });
+    open.push(a, b);
+    const ask = [{ kind: "timer" as const, entry: entry as DueEntry }];
+    await a.acquire();
+    await b.acquire();
+    expect([...(await a.claim(ask))]).toEqual([key]);
+    expect([...(await b.claim(ask))]).toEqual([]);
+    await a.release();
+    await b.release();
+    await b.acquire();
+    expect([...(await b.claim(ask))]).toEqual([key]);
+    await b.release();
+    // An entry not stored (applied and deleted by another server, say): nothing to claim.
+    const gone = { ...(entry as DueEntry), at: (entry as DueEntry).at + 1 };
+    await a.acquire();
+    expect([...(await a.claim([{ kind: "timer", entry: gone }]))]).toEqual([]);
+    await a.release();
   });
 
   it("two servers taking a key's last slot at once: one gets it, the other decides again and hands out nothing", async () => {
