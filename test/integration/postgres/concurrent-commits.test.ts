@@ -80,6 +80,21 @@ async function allEvents(db: pg.Client): Promise<number[]> {
   return (await db.query<{ revision: string }>("SELECT revision FROM events ORDER BY revision")).rows.map((r) => Number(r.revision));
 }
 
+/**
+ * Two servers; a prerequisite task submitted through the first, its run leased and started
+ * there, both servers up to date; `complete` completes that attempt through the first.
+ */
+async function prerequisiteRunning() {
+  const { url, db, engines } = await servers(2);
+  const [a, b] = engines as [Engine, Engine];
+  const [pre] = await a.submitTasks([submission(spec({ queue: "p" }))]);
+  const g = (await a.leaseRuns(leaseRequest({ queues: ["p"], startAttempt: true }))).grants[0];
+  await b.sync();
+  const complete = () =>
+    a.completeAttempts([{ runId: g?.run.id as RunId, token: g?.lease.token as never, attemptId: g?.attempt?.id as never, outcome: "SUCCESS", output: new Uint8Array(0), error: "" }]);
+  return { url, db, a, b, pre: pre as NonNullable<typeof pre>, complete };
+}
+
 const keyed = (slots: number) => spec({ queue: "k", constraints: { concurrency: { key: "key", slots, holdPolicy: "RELEASE_ON_RETRY" } } });
 
 describe.skipIf(!HAVE_POSTGRES)("concurrent commits on one PostgreSQL", () => {
@@ -167,16 +182,11 @@ describe.skipIf(!HAVE_POSTGRES)("concurrent commits on one PostgreSQL", () => {
   });
 
   it("a dependent submitted while its prerequisite completes elsewhere is never left waiting (submit loses the race)", async () => {
-    const { url, db, engines } = await servers(2);
-    const [a, b] = engines as [Engine, Engine];
-    const [pre] = await a.submitTasks([submission(spec({ queue: "p" }))]);
-    const lease = await a.leaseRuns(leaseRequest({ queues: ["p"], startAttempt: true }));
-    const g = lease.grants[0];
-    await b.sync();
+    const { url, db, b, pre, complete } = await prerequisiteRunning();
     const stamp = await holdStamp(url);
-    const done = a.completeAttempts([{ runId: g?.run.id as RunId, token: g?.lease.token as never, attemptId: g?.attempt?.id as never, outcome: "SUCCESS", output: new Uint8Array(0), error: "" }]);
+    const done = complete();
     await lockWaiters(db, 1);
-    const dependent = b.submitTasks([submission(spec({ queue: "d", dependsOn: [pre?.task.id as never] }))]);
+    const dependent = b.submitTasks([submission(spec({ queue: "d", dependsOn: [pre.task.id] }))]);
     await lockWaiters(db, 2); // its share lock waits for the prerequisite's changed row
     await stamp.release();
     const [[c], [d]] = await Promise.all([done, dependent]);
@@ -188,16 +198,11 @@ describe.skipIf(!HAVE_POSTGRES)("concurrent commits on one PostgreSQL", () => {
   });
 
   it("a prerequisite that completes while a dependent is submitted elsewhere releases it (completion loses the race)", async () => {
-    const { url, db, engines } = await servers(2);
-    const [a, b] = engines as [Engine, Engine];
-    const [pre] = await a.submitTasks([submission(spec({ queue: "p" }))]);
-    const lease = await a.leaseRuns(leaseRequest({ queues: ["p"], startAttempt: true }));
-    const g = lease.grants[0];
-    await b.sync();
+    const { url, db, a, b, pre, complete } = await prerequisiteRunning();
     const stamp = await holdStamp(url);
-    const dependent = b.submitTasks([submission(spec({ queue: "d", dependsOn: [pre?.task.id as never] }))]);
+    const dependent = b.submitTasks([submission(spec({ queue: "d", dependsOn: [pre.task.id] }))]);
     await lockWaiters(db, 1); // b's commit waits at its stamp, holding a share lock on the prerequisite
-    const done = a.completeAttempts([{ runId: g?.run.id as RunId, token: g?.lease.token as never, attemptId: g?.attempt?.id as never, outcome: "SUCCESS", output: new Uint8Array(0), error: "" }]);
+    const done = complete();
     await lockWaiters(db, 2);
     await stamp.release();
     const [[d], [c]] = await Promise.all([dependent, done]);
