@@ -16,6 +16,11 @@ import type { LeaseRecord, RunRecord } from "../records.js";
 import { move } from "../tasks/cascade.js";
 import type { RateLimiter } from "./rate-limit.js";
 
+/** Whether a queue hands out nothing at `now`: paused (or the engine is), or out of rate tokens. */
+function closedNow(core: Core, rates: RateLimiter, now: number): (queue: string) => boolean {
+  return (q) => core.isPaused(q) || !rates.allows(core.queues.get(q), now);
+}
+
 /** Queues of `queues` that hand out nothing now. */
 export function pausedOf(core: Core, queues: readonly string[]): string[] {
   return queues.filter((q) => core.isPaused(q));
@@ -25,7 +30,7 @@ export function pausedOf(core: Core, queues: readonly string[]): string[] {
 export function leaseNow(core: Core, rates: RateLimiter, u: Unit, req: CompiledLeaseRequest, onRateWake: (queues: readonly string[]) => void): LeaseResult {
   const { queues } = req;
   const grants: LeaseGrant[] = [];
-  const skip = (q: string) => core.isPaused(q) || !rates.allows(core.queues.get(q), u.now);
+  const skip = closedNow(core, rates, u.now);
   let rateLimited = false;
   // Runs another server's batch has claimed: set aside while this command selects.
   const aside: ReadyInfo[] = [];
@@ -85,7 +90,8 @@ function mayHandOut(core: Core, runId: RunId): boolean {
  * docs/scaling.md): its queues that are not paused or out of rate tokens; null when none is.
  */
 export function leaseClaim(core: Core, rates: RateLimiter, req: CompiledLeaseRequest, now: number): ClaimRequest | null {
-  const queues = req.queues.filter((q) => !core.isPaused(q) && rates.allows(core.queues.get(q), now));
+  const closed = closedNow(core, rates, now);
+  const queues = req.queues.filter((q) => !closed(q));
   if (queues.length === 0) return null;
   return { kind: "runs", queues, capabilities: [...req.capabilities], max: req.maxRuns };
 }

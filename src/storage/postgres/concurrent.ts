@@ -187,9 +187,10 @@ class Checks {
       case "updateRun": {
         const put = v.keyHolder && "put" in v.keyHolder ? v.keyHolder.put : null;
         if (!put) return;
-        // The holder is written by planVerb before this; the key row is locked first so that
-        // two servers admitting to the same key count one after the other.
-        out.splice(out.length - 1, 0, { text: "SELECT 1 FROM concurrency_keys WHERE key = $1 FOR UPDATE", values: [put.key] });
+        // After the holder planVerb wrote: the key row's lock makes two servers admitting to
+        // the same key count one after the other (the second, once the first committed, sees
+        // its holder: each statement sees what committed before it started).
+        out.push({ text: "SELECT 1 FROM concurrency_keys WHERE key = $1 FOR UPDATE", values: [put.key] });
         out.push({
           text: "SELECT 1 FROM key_holders WHERE key = $1 HAVING count(*) <= $2::bigint",
           values: [put.key, put.slots],

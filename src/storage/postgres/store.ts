@@ -288,14 +288,21 @@ export class PgStore implements SharedStore {
       try {
         const ids = new Set<string>();
         const timers: DueEntry[] = [];
+        // Leases asking for the same queues with the same capabilities claim together (one
+        // query for the usual batch); the others each get runs of their own after them.
+        const leases = new Map<string, { queues: readonly string[]; capabilities: readonly string[]; max: number }>();
         for (const r of requests) {
           if (r.kind === "timer") {
             timers.push(r.entry);
             continue;
           }
-          // Several leases in one batch each get runs of their own.
-          const taken = [...ids].filter((id) => !id.startsWith("timer "));
-          const { rows } = await w.client.query<{ id: string }>({ name: "aq_claim", text: CLAIM, values: [r.queues, r.capabilities, r.max, taken] });
+          const key = JSON.stringify([r.queues, [...r.capabilities].sort()]);
+          const same = leases.get(key);
+          if (same) same.max += r.max;
+          else leases.set(key, { queues: r.queues, capabilities: r.capabilities, max: r.max });
+        }
+        for (const r of leases.values()) {
+          const { rows } = await w.client.query<{ id: string }>({ name: "aq_claim", text: CLAIM, values: [r.queues, r.capabilities, r.max, [...ids]] });
           for (const row of rows) ids.add(row.id);
         }
         if (timers.length > 0) {
