@@ -13,6 +13,7 @@
  *
  * See docs/architecture.md for the picture and the path of a command from the wire to disk.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { LeaseToken, RunId, TaskId } from "../domain/ids.js";
 import {
   checkBatchSize,
@@ -44,6 +45,7 @@ import type {
   WatchFilter,
   WatchItem,
 } from "./api.js";
+import { conflictBackoffMs } from "./commit/conflicts.js";
 import { Pipeline } from "./commit/pipeline.js";
 import { NeedRows } from "./commit/rows.js";
 import type { Unit } from "./commit/unit.js";
@@ -126,6 +128,7 @@ export class Engine {
       claimed: (runs) => {
         core.claimed = runs;
       },
+      conflictWait: (round) => sleep(conflictBackoffMs(round, Math.random(), core.options.conflictBackoffMs)),
     }, { maxQueued: core.options.maxQueuedCommands, maxQueueDelayMs: core.options.maxQueueDelayMs });
     this.#scheduler = new Scheduler(core, (name, run, claim) => this.#pipeline.exec(name, run, { internal: true, claim }));
     this.#polls = new LongPolls(core, {

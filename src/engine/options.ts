@@ -6,6 +6,7 @@ import { parseCron } from "../cron/croner-schedule.js";
 import { DEFAULT_LIMITS, type Limits } from "../domain/limits.js";
 import type { CronParser } from "../domain/task-spec.js";
 import type { EngineLogger } from "./api.js";
+import { DEFAULT_CONFLICT_BACKOFF_MS } from "./commit/conflicts.js";
 import type { EngineObserver } from "./metrics.js";
 import type { Clock, IdSource, Random, Store } from "./ports.js";
 
@@ -50,6 +51,12 @@ export interface EngineOptions {
    * longer than this (a standing queue: the engine is behind). 0: off. Default 0.
    */
   readonly maxQueueDelayMs?: number;
+  /**
+   * Concurrent commits on a shared store: the longest random wait (ms) before a batch whose
+   * commit lost a race with another server's is decided again (commit/conflicts.ts). 0: none.
+   * Default 50.
+   */
+  readonly conflictBackoffMs?: number;
   readonly logger?: EngineLogger;
   /** Told of every flushed commit (metrics; src/engine/metrics.ts). Default: none. */
   readonly observer?: EngineObserver;
@@ -74,6 +81,7 @@ export interface ResolvedOptions {
   readonly purgeIntervalMs: number;
   readonly maxQueuedCommands: number;
   readonly maxQueueDelayMs: number;
+  readonly conflictBackoffMs: number;
   readonly logger: EngineLogger;
   readonly observer: EngineObserver | null;
 }
@@ -105,6 +113,7 @@ export function resolveOptions(o: EngineOptions): ResolvedOptions {
     purgeIntervalMs: o.purgeIntervalMs ?? 60_000,
     maxQueuedCommands: Math.max(0, o.maxQueuedCommands ?? DEFAULT_MAX_QUEUED_COMMANDS),
     maxQueueDelayMs: Math.max(0, o.maxQueueDelayMs ?? 0),
+    conflictBackoffMs: Math.max(0, o.conflictBackoffMs ?? DEFAULT_CONFLICT_BACKOFF_MS),
     logger: o.logger ?? silent,
     observer: o.observer ?? null,
   };

@@ -14,6 +14,8 @@
  *    the load (mostly before the run completed) and at the end; each run's events chain up;
  *  - no run was handed out again after a completion of it was acknowledged, and a completion
  *    with a stale token (an acknowledged one, sent again) is refused;
+ *  - a worker's completion was refused only when its lease had ended (or, after a retry, when
+ *    the first try had been applied): never by a server deciding on a view that lacked the grant;
  *  - no concurrency key went over its slots (sampled from the database during the load, and
  *    replayed from the event log and from what the watchers received);
  *  - the watchers, resuming on another server from their last revision + 1 whenever theirs
@@ -154,6 +156,30 @@ interface Ev {
   at: number;
   attempt_id: string | null;
   outcome: string | null;
+}
+
+/**
+ * Every completion refused by a live server, against the grant and the log: LEASE_LOST, and
+ * its lease had ended when the refusal arrived (workers never heartbeat) and its attempt then
+ * timed out (LEASE_EXPIRED or ATTEMPT_TIMEOUT); or, refused after a retry, its attempt
+ * succeeded (the first try was applied by the server that died under it). Anything else is a
+ * server that decided on a view lacking the grant (a run it did not hold, a lease it had not
+ * seen). Lease expiries are the servers' clock, the refusal's this process's: one machine.
+ */
+function unexplainedRefusals(l: Load, events: readonly Ev[]): string[] {
+  const ended = new Map<string, Ev>();
+  for (const e of events) if (e.attempt_id && e.outcome) ended.set(e.attempt_id, e);
+  const problems: string[] = [];
+  for (const c of l.refusedCompletions) {
+    const end = ended.get(c.attemptId);
+    const lapsed = (c.expiresAt ?? Infinity) <= c.refusedAt && end?.outcome === "TIMEOUT" && (end.reason === "LEASE_EXPIRED" || end.reason === "ATTEMPT_TIMEOUT");
+    const appliedBefore = c.afterRetry && end?.outcome === "SUCCESS";
+    if (c.reason !== "LEASE_LOST" || !(lapsed || appliedBefore)) {
+      const lease = `lease until ${c.expiresAt ?? "?"}, refused at ${c.refusedAt}`;
+      problems.push(`completion of run ${c.runId} refused (${c.reason}${c.afterRetry ? ", after a retry" : ""}; ${lease}); its attempt ended ${JSON.stringify(end ?? null)}`);
+    }
+  }
+  return problems;
 }
 
 /**
@@ -372,6 +398,7 @@ async function runScenario(plan: Plan): Promise<Record<string, unknown>> {
     if (e.to === "COMPLETED") completedAt.set(e.run_id, e.revision);
   }
   expect(afterCompletion).toEqual([]);
+  expect(unexplainedRefusals(l, events)).toEqual([]);
 
   // Abandoned leases: each lapsed once, by its timer, then its run was handed out again or
   // failed; their tokens were refused while the load went on (at least once on a run not
@@ -450,8 +477,8 @@ async function runScenario(plan: Plan): Promise<Record<string, unknown>> {
     runs: runs.size,
     grants: l.grants.length,
     acked_completions: l.completions.size,
-    completions_refused_first_try: l.refusedCompletions,
-    completions_refused_after_retry: l.ambiguousCompletions,
+    completions_refused_first_try: l.refusedCompletions.filter((c) => !c.afterRetry).length,
+    completions_refused_after_retry: l.refusedCompletions.filter((c) => c.afterRetry).length,
     stale_refused_during_load: Object.fromEntries(l.staleRefused),
     stale_refused_at_end: Object.fromEntries(staleAtEnd),
     abandoned_grants: { running: l.abandoned.filter((a) => a.attemptId !== "").length, leased: l.abandoned.filter((a) => a.attemptId === "").length },

@@ -65,6 +65,8 @@ export interface Member {
   readonly server: ServerProcess;
   readonly json: ActionQueueClients;
   readonly grpc: ActionQueueClients;
+  /** Date.now() once it served. */
+  readonly startedAt: number;
   /** False from the moment the test decides to kill it (before the signal is sent). */
   alive: boolean;
 }
@@ -84,7 +86,7 @@ export class Fleet {
 
   async start(): Promise<Member> {
     const server = await startServer({ args: ["--storage", "postgres", "--postgres-url", this.url] });
-    const m: Member = { n: this.all.length + 1, server, json: connectJson(server.port), grpc: connectGrpc(server.port), alive: true };
+    const m: Member = { n: this.all.length + 1, server, json: connectJson(server.port), grpc: connectGrpc(server.port), startedAt: Date.now(), alive: true };
     this.all.push(m);
     this.live.push(m);
     server.child.on("exit", (code, signal) => {
@@ -132,6 +134,10 @@ export interface Grant {
   readonly token: string;
   readonly attemptId: string;
   readonly seq: number;
+  /** The server that granted it, and when (Date.now()). */
+  readonly by?: { readonly n: number; readonly at: number };
+  /** When its lease ends (the grant's lease_expires_at; workers never heartbeat). */
+  readonly expiresAt?: number;
 }
 
 /** A grant an abandoning worker let lapse. `revision`: its run's revision in the answer (the grant's event). */
@@ -168,9 +174,12 @@ export class Load {
   readonly watchers: WatchLog[] = [];
   /** Calls that failed on a dying server or with UNAVAILABLE and were tried elsewhere. */
   retried = 0;
-  /** Completions refused on their first try (a lease that lapsed), and after a retry (maybe applied before). */
-  refusedCompletions = 0;
-  ambiguousCompletions = 0;
+  /**
+   * Completions refused (FAILED_PRECONDITION) on their first try, which only a lease that lapsed
+   * before the answer explains, and after a retry (maybe applied by the server that died under
+   * the first try): each with when the refusal arrived (Date.now()) and its reason.
+   */
+  readonly refusedCompletions: Array<Grant & { readonly refusedAt: number; readonly reason: string; readonly afterRetry: boolean }> = [];
   /** Stale completions sent during the load: refused (by reason), and accepted (a bug). */
   readonly staleRefused = new Map<string, number>();
   readonly staleAccepted: string[] = [];
@@ -247,7 +256,7 @@ export class Load {
    * call's server died or answered UNAVAILABLE; gives up when `going()` turns false. `tries`:
    * how many attempts failed that way before the last one.
    */
-  async onAnyServer<T>(going: () => boolean, call: (m: Member) => Promise<T>): Promise<{ ok: true; value: T; tries: number } | { ok: false; error: unknown; tries: number }> {
+  async onAnyServer<T>(going: () => boolean, call: (m: Member) => Promise<T>): Promise<{ ok: true; value: T; tries: number; server: Member } | { ok: false; error: unknown; tries: number; server?: Member }> {
     let prev: Member | undefined;
     for (let tries = 0; ; tries++) {
       if (!going()) return { ok: false, error: "stopped", tries };
@@ -258,9 +267,9 @@ export class Load {
       }
       const m = this.fleet.pick(prev);
       try {
-        return { ok: true, value: await call(m), tries };
+        return { ok: true, value: await call(m), tries, server: m };
       } catch (e) {
-        if (!transient(e, m)) return { ok: false, error: e, tries };
+        if (!transient(e, m)) return { ok: false, error: e, tries, server: m };
         this.retried++;
         prev = m;
         await sleep(50 + this.random() * 100);
@@ -306,7 +315,15 @@ export class Load {
         if (r.error !== "stopped") this.unexpected.push(`leaseRuns: ${describeError(r.error)}`);
         continue;
       }
-      const grants = r.value.runs.map((g) => ({ runId: g.run?.id ?? "", token: g.leaseToken, attemptId: g.attempt?.id ?? "", seq: ++this.seq }));
+      const by = { n: r.server.n, at: Date.now() };
+      const grants = r.value.runs.map((g) => ({
+        runId: g.run?.id ?? "",
+        token: g.leaseToken,
+        attemptId: g.attempt?.id ?? "",
+        seq: ++this.seq,
+        by,
+        expiresAt: g.leaseExpiresAt ? timestampMs(g.leaseExpiresAt) : 0,
+      }));
       this.grants.push(...grants);
       for (const g of grants) await this.#complete(g);
     }
@@ -328,9 +345,17 @@ export class Load {
       // Every fifth: the same completion again, to another server; it must be refused.
       if (this.completions.size % 5 === 0) await this.#staleProbe(request, by);
     } else if (r.error instanceof ConnectError && r.error.code === Code.FailedPrecondition) {
-      if (r.tries === 0) this.refusedCompletions++;
-      else this.ambiguousCompletions++;
-    } else if (r.error !== "stopped") this.unexpected.push(`completeAttempt: ${describeError(r.error)}`);
+      this.refusedCompletions.push({ ...g, refusedAt: Date.now(), reason: reasonOf(r.error), afterRetry: r.tries > 0 });
+    } else if (r.error !== "stopped") this.unexpected.push(`completeAttempt: ${describeError(r.error)}${await this.#where(g, r.server)}`);
+  }
+
+  /** Where an unexpected answer about grant `g` came from: the answering server, the granting one, the run's row. */
+  async #where(g: Grant, m: Member | undefined): Promise<string> {
+    const now = Date.now();
+    const state = await this.stateInDb(g.runId, g.token).catch((e: unknown) => `unreadable (${describeError(e)})`);
+    const server = m ? `server ${m.n} (serving for ${now - m.startedAt} ms${m.alive ? "" : ", killed since"})` : "no server";
+    const granted = g.by ? `granted by server ${g.by.n} ${now - g.by.at} ms before` : "granter unknown";
+    return ` [answered by ${server}; ${granted}; in the database: ${state ?? "no row"}]`;
   }
 
   async #staleProbe(request: Parameters<ActionQueueClients["workers"]["completeAttempt"]>[0], by: Member | undefined): Promise<void> {

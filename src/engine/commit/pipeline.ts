@@ -47,6 +47,7 @@ import { type ClaimRequest, CommitConflict, type Followed, type SharedCommit, ty
 import type { EventRecord } from "../records.js";
 import { type Replay, replayOf } from "./replay.js";
 import { type QueueBounds, overloadRefusal } from "./shedding.js";
+import { MAX_CONFLICT_ROUNDS } from "./conflicts.js";
 import { RowCache, type RowFetcher, type RowStore } from "./rows.js";
 import { Overlay, Unit } from "./unit.js";
 
@@ -58,11 +59,6 @@ import { Overlay, Unit } from "./unit.js";
 export const MAX_STUCK_ROUNDS = 8;
 /** Fetch rounds of one command at most, whatever they bring (never a silent loop). */
 export const MAX_FETCH_ROUNDS = 10_000;
-/**
- * Concurrent commits: how many times a batch is decided again after a CommitConflict before
- * its commands fail with STORAGE_IO (UNAVAILABLE: the caller retries).
- */
-export const MAX_CONFLICT_ROUNDS = 16;
 
 /** What #runBatch says when a concurrent commit lost a race (the batch was undone). */
 const CONFLICT = Symbol("conflict");
@@ -142,6 +138,8 @@ export interface PipelineHooks {
   readonly afterFollow?: (f: Followed) => void;
   /** Concurrent commits: the runs the batch about to run claimed (null: the batch is over). */
   readonly claimed?: (runs: ReadonlySet<string> | null) => void;
+  /** Concurrent commits: waited before a batch that lost `round` races in a row is decided again (conflicts.ts). */
+  readonly conflictWait?: (round: number) => Promise<void>;
 }
 
 /** The command queue with group commit. */
@@ -271,10 +269,16 @@ export class Pipeline {
         if (this.#pending.length === 0) await this.#followOnly();
         else if (!this.#shared) await this.#runBatch(this.#pending.splice(0, this.#maxBatch));
         else {
-          // The window first, then the batch: commands that arrive while this server waits
-          // for the commit lock (another server is committing) join the batch it opens.
+          // Serial commits: the window first, then the batch. Commands that arrive while this
+          // server waits for the commit lock join the batch it opens: nothing can commit
+          // between the lock and the follow, so the follow holds everything acknowledged
+          // before they arrived. Concurrent commits take no lock: a command that arrived while
+          // the window opened may be about what another server acknowledged after the follow
+          // read the log (a run handed out there, completed here), so it waits for the next
+          // window, whose follow starts after it arrived (read your writes through any server).
+          const early = this.#shared.concurrent ? this.#pending.splice(0, this.#maxBatch) : null;
           const failed = await this.#open();
-          const batch = this.#pending.splice(0, this.#maxBatch);
+          const batch = early ?? this.#pending.splice(0, this.#maxBatch);
           if (failed) for (const cmd of batch) cmd.reject(failed);
           else {
             try {
@@ -337,7 +341,8 @@ export class Pipeline {
   /**
    * Over a shared store (its window open): runs the batch; with concurrent commits, a batch
    * whose commit lost a race with another server's is decided again on what that server
-   * committed (a new window follows it), at most MAX_CONFLICT_ROUNDS times.
+   * committed (a new window follows it, after `conflictWait`), at most MAX_CONFLICT_ROUNDS
+   * times (commit/conflicts.ts).
    */
   async #runShared(batch: Command[]): Promise<void> {
     for (let round = 1; ; round++) {
@@ -361,6 +366,7 @@ export class Pipeline {
         for (const cmd of batch) cmd.reject(error);
         return;
       }
+      await this.#hooks.conflictWait?.(round);
       const failed = await this.#open();
       if (failed) {
         for (const cmd of batch) cmd.reject(failed);

@@ -41,17 +41,39 @@ async function client(url: string): Promise<pg.Client> {
   return c;
 }
 
-/** `n` engines with concurrent commits on one new database, and a client of it. */
-async function servers(n: number): Promise<{ url: string; db: pg.Client; engines: Engine[] }> {
+/** `n` engines with concurrent commits on one new database (and their stores), and a client of it. */
+async function servers(n: number): Promise<{ url: string; db: pg.Client; engines: Engine[]; stores: PgStore[] }> {
   const url = await cluster.createDatabase(`concurrent_${++dbs}`);
   const engines: Engine[] = [];
+  const stores: PgStore[] = [];
   for (let i = 0; i < n; i++) {
     const store = await PgStore.open({ url, commits: "concurrent" });
     const engine = await Engine.open({ store, clock: { now: () => Date.now() }, ids: uuidV7Source(), random: seededRandom(i + 1), autoTimers: false });
     open.push(engine);
     engines.push(engine);
+    stores.push(store);
   }
-  return { url, db: await client(url), engines };
+  return { url, db: await client(url), engines, stores };
+}
+
+/**
+ * Holds `store`'s next window open once it followed the log (and opened its transaction), as
+ * a slow network or a busy server would: `followed` resolves then, `release` lets it go on.
+ */
+function holdNextWindow(store: PgStore): { followed: Promise<void>; release(): void } {
+  const acquire = store.acquire.bind(store);
+  let followed!: () => void;
+  let release!: () => void;
+  const reached = new Promise<void>((r) => (followed = r));
+  const gate = new Promise<void>((r) => (release = r));
+  store.acquire = async () => {
+    store.acquire = acquire;
+    const f = await acquire();
+    followed();
+    await gate;
+    return f;
+  };
+  return { followed: reached, release };
 }
 
 /**
@@ -214,6 +236,25 @@ describe.skipIf(!HAVE_POSTGRES)("concurrent commits on one PostgreSQL", () => {
     const runId = d?.runs[0]?.id as RunId;
     expect(b.queries.getRun(runId).run).toMatchObject({ state: "SCHEDULED", waitingOnDeps: false });
     expect(b.queries.task(d?.task.id as never).pendingDeps).toBe(0);
+  });
+
+  it("a command is decided on everything acknowledged before it arrived, also while its server's window was opening", async () => {
+    const { engines, stores } = await servers(2);
+    const [a, b] = engines as [Engine, Engine];
+    const held = holdNextWindow(stores[1] as PgStore);
+    // A command opens b's window; b reads the log before anything below is committed.
+    const unknown = b.cancelTask("00000000-0000-7000-8000-000000000001" as never);
+    await held.followed;
+    // Through a: a run submitted, handed out and started, all acknowledged.
+    const [sub] = await a.submitTasks([submission(spec({ queue: "w" }))]);
+    const g = (await a.leaseRuns(leaseRequest({ queues: ["w"], startAttempt: true }))).grants[0];
+    expect(g?.run.id).toBe(sub?.runs[0]?.id);
+    // Its worker completes it through b, whose window is still opening.
+    const completed = b.completeAttempts([{ runId: g?.run.id as RunId, token: g?.lease.token as never, attemptId: g?.attempt?.id as never, outcome: "SUCCESS", output: new Uint8Array(0), error: "" }]);
+    held.release();
+    await expect(unknown).rejects.toMatchObject({ reason: "TASK_NOT_FOUND" });
+    const [c] = await completed;
+    expect(c?.ok ? c.value.run.state : c?.error.reason).toBe("COMPLETED");
   });
 
   it("a hot task row: runs of one task completed through three servers at once all commit once, the task's counters add up", async () => {

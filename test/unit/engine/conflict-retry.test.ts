@@ -9,7 +9,7 @@
 import { describe, expect, it } from "vitest";
 import type { TaskId } from "../../../src/domain/ids.js";
 import { Engine } from "../../../src/engine/engine.js";
-import { MAX_CONFLICT_ROUNDS } from "../../../src/engine/commit/pipeline.js";
+import { MAX_CONFLICT_ROUNDS, conflictBackoffMs } from "../../../src/engine/commit/conflicts.js";
 import { CommitConflict, type Followed, type SharedCommit, type SharedStore, type Store, type StoreVerb } from "../../../src/engine/ports.js";
 import { uuidV7Source } from "../../../src/ids/uuidv7.js";
 import { MemoryStore } from "../../../src/storage/memory/memory-store.js";
@@ -61,7 +61,8 @@ class Racing implements SharedStore {
 
 async function open(losses: number): Promise<{ engine: Engine; store: Racing }> {
   const store = new Racing(MemoryStore.open(), losses);
-  const engine = await Engine.open({ store, clock: new ManualClock(), ids: sequentialIds(), random: seededRandom(3), autoTimers: false });
+  // No wait between rounds (conflicts.ts): its bounds are tested below, and these tests lose up to 64 rounds.
+  const engine = await Engine.open({ store, clock: new ManualClock(), ids: sequentialIds(), random: seededRandom(3), autoTimers: false, conflictBackoffMs: 0 });
   return { engine, store };
 }
 
@@ -122,5 +123,24 @@ describe("a concurrent commit that lost a race", () => {
     expect(r?.created).toBe(true);
     expect(engine.readyIndexed).toBe(1);
     await engine.close();
+  });
+});
+
+describe("the wait before a batch is decided again", () => {
+  it("is a uniform draw below 2^(round-1) ms, capped, and none with a cap of 0", () => {
+    expect([1, 2, 3, 4, 5, 6, 7].map((round) => conflictBackoffMs(round, 0.999_999, 50))).toEqual([1, 2, 4, 8, 16, 32, 50].map((c) => c * 0.999_999));
+    for (const round of [1, 5, 64, 1_000]) {
+      expect(conflictBackoffMs(round, 0, 50)).toBe(0);
+      expect(conflictBackoffMs(round, 0.5, 0)).toBe(0);
+    }
+    expect(conflictBackoffMs(10, 0.5, 50)).toBe(25);
+    // Never above the cap or below 0, whatever the draw; no overflow for any round.
+    for (let round = 1; round <= 2_000; round += 37) {
+      for (const draw of [-1, 0.25, 0.75, 1, 2]) {
+        const ms = conflictBackoffMs(round, draw, 50);
+        expect(ms).toBeGreaterThanOrEqual(0);
+        expect(ms).toBeLessThanOrEqual(50);
+      }
+    }
   });
 });
