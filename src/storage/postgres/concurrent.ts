@@ -9,8 +9,15 @@
  *    (writer.ts), and a new row's primary key is unique (a task id two servers create);
  *  - a decision that read a row without changing it gets a check here, written so that the
  *    two sides of the race meet on a row lock:
- *    - a key slot taken: the key's row is locked (FOR UPDATE), then its holders counted,
- *      which must stay within its slots (no over-admission however many servers admit);
+ *    - a key slot taken: before anything is written, the rows of the keys the batch admits to
+ *      are locked (FOR UPDATE, in key order); after each admission the key's holders are
+ *      counted, which must stay within its slots at that point of the batch, as its events
+ *      tell it (no over-admission however many servers admit: a slot another server took is
+ *      not freed by this batch releasing one later). First and in order, because otherwise two batches deadlock, which PostgreSQL
+ *      breaks only after deadlock_timeout (a second, with every batch behind them waiting):
+ *      a holder's insert takes a key-share lock on its key's row (the foreign key), so two
+ *      batches that both wrote holders of one key would each wait for the other's to lock it;
+ *      and two batches admitting to two keys in opposite orders would, too;
  *    - a task created with prerequisites still open: each must still be ACTIVE, checked under
  *      a share lock on its row;
  *    - a task that ends: its dependents are counted after its row is changed (which waits for
@@ -82,7 +89,8 @@ export function planConcurrent(
 ): Statement[] {
   const out: Statement[] = [];
   const events: EventRecord[] = [];
-  const checks = new Checks(reader);
+  const checks = new Checks(reader, verbs);
+  checks.before(out);
   const committedMeta = reader.meta();
   for (const v of verbs) {
     // The engine saves its meta with every batch that has events, for the revision, which the
@@ -142,9 +150,27 @@ class Checks {
   readonly #tasks = new Map<TaskId, TaskRecord | null>();
   /** Dependency edges the batch added (+1) or removed (-1) so far, by prerequisite. */
   readonly #edges = new Map<TaskId, number>();
+  /** Keys the batch takes a slot of. */
+  readonly #keys: readonly string[];
 
-  constructor(reader: StoreReader) {
+  constructor(reader: StoreReader, verbs: readonly StoreVerb[]) {
     this.#reader = reader;
+    const keys = new Set<string>();
+    for (const v of verbs) if (v.verb === "updateRun" && v.keyHolder && "put" in v.keyHolder) keys.add(v.keyHolder.put.key);
+    this.#keys = [...keys];
+  }
+
+  /**
+   * The checks that come before any verb: the rows of the keys the batch admits to, created
+   * when new and locked, in key order (the ORDER BY is applied before the locking, so every
+   * batch takes them in the same order; a new key's row is inserted the same way, and a second
+   * batch inserting it waits for the first to commit).
+   */
+  before(out: Statement[]): void {
+    if (this.#keys.length === 0) return;
+    const keys = this.#keys;
+    out.push({ text: "INSERT INTO concurrency_keys (key) SELECT k FROM unnest($1::text[]) AS k ORDER BY k ON CONFLICT (key) DO NOTHING", values: [keys] });
+    out.push({ text: "SELECT key FROM concurrency_keys WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE", values: [keys] });
   }
 
   #task(id: TaskId): TaskRecord | undefined {
@@ -180,17 +206,12 @@ class Checks {
         });
         return;
       }
-      case "purgeTask":
-        this.#tasks.set(v.task.id, null);
-        for (const dep of new Set(v.task.spec.dependsOn)) this.#edges.set(dep, (this.#edges.get(dep) ?? 0) - 1);
-        return;
       case "updateRun": {
         const put = v.keyHolder && "put" in v.keyHolder ? v.keyHolder.put : null;
         if (!put) return;
-        // After the holder planVerb wrote: the key row's lock makes two servers admitting to
-        // the same key count one after the other (the second, once the first committed, sees
-        // its holder: each statement sees what committed before it started).
-        out.push({ text: "SELECT 1 FROM concurrency_keys WHERE key = $1 FOR UPDATE", values: [put.key] });
+        // After the holder planVerb wrote, under the key row's lock (`before`): two servers
+        // admitting to one key count one after the other (the second, once the first
+        // committed, sees its holders: each statement sees what committed before it started).
         out.push({
           text: "SELECT 1 FROM key_holders WHERE key = $1 HAVING count(*) <= $2::bigint",
           values: [put.key, put.slots],
@@ -198,6 +219,10 @@ class Checks {
         });
         return;
       }
+      case "purgeTask":
+        this.#tasks.set(v.task.id, null);
+        for (const dep of new Set(v.task.spec.dependsOn)) this.#edges.set(dep, (this.#edges.get(dep) ?? 0) - 1);
+        return;
       default:
         return;
     }

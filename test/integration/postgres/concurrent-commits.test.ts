@@ -203,6 +203,40 @@ describe.skipIf(!HAVE_POSTGRES)("concurrent commits on one PostgreSQL", () => {
     expect(b.queries.getKey("key").holders.map((h) => h.holder.runId)).toEqual([ga.grants[0]?.run.id]);
   });
 
+  it("two servers admitting to the same two keys at once, in opposite orders, both commit: no deadlock, no race lost", async () => {
+    const { url, db, engines } = await servers(2);
+    const [a, b] = engines as [Engine, Engine];
+    const run = (key: string, priority: number) =>
+      submission(spec({ queue: "dk", metadata: { priority, tags: [], description: "" }, constraints: { concurrency: { key, slots: 2, holdPolicy: "RELEASE_ON_RETRY" } } }));
+    // Hand-out order a1 (ka), b1 (kb), b2 (kb), a2 (ka): a's lease takes ka then kb, b's (the
+    // next two: a's are claimed) kb then ka.
+    const subs = await a.submitTasks([run("ka", 5), run("kb", 4), run("kb", 3), run("ka", 2)]);
+    const [a1, b1, b2, a2] = subs.map((x) => x.runs[0]?.id as string);
+    await b.sync();
+    // Both commits wait for the keys' rows (made first: a key's row is made by its first
+    // admission), held here, then go on at once.
+    const keys = await client(url);
+    await keys.query("INSERT INTO concurrency_keys (key) VALUES ('ka'), ('kb')");
+    await keys.query("BEGIN");
+    await keys.query("SELECT key FROM concurrency_keys WHERE key IN ('ka', 'kb') FOR UPDATE");
+    const leasedByA = a.leaseRuns(leaseRequest({ queues: ["dk"], maxRuns: 2 }));
+    await lockWaiters(db, 1);
+    const leasedByB = b.leaseRuns(leaseRequest({ queues: ["dk"], maxRuns: 2 }));
+    await lockWaiters(db, 2);
+    await keys.query("COMMIT");
+    const [ga, gb] = await Promise.all([leasedByA, leasedByB]);
+    expect(ga.grants.map((g) => g.run.id).sort()).toEqual([a1, b1].sort());
+    expect(gb.grants.map((g) => g.run.id).sort()).toEqual([b2, a2].sort());
+    // A deadlock (the holders' foreign-key locks, or the keys taken in opposite orders) would
+    // have cost a second and one of the two a lost race.
+    expect(a.commitConflicts + b.commitConflicts).toBe(0);
+    const { rows } = await db.query<{ key: string; n: number }>("SELECT key, count(*)::int AS n FROM key_holders GROUP BY key ORDER BY key");
+    expect(rows).toEqual([
+      { key: "ka", n: 2 },
+      { key: "kb", n: 2 },
+    ]);
+  });
+
   it("a dependent submitted while its prerequisite completes elsewhere is never left waiting (submit loses the race)", async () => {
     const { url, db, b, pre, complete } = await prerequisiteRunning();
     const stamp = await holdStamp(url);
