@@ -11,7 +11,7 @@ export interface Config {
   readonly dataDir: string;
   /** PostgreSQL URL (postgres://user:password@host:port/database); only with storage postgres. */
   readonly postgresUrl: string | null;
-  /** How servers on one PostgreSQL commit: serial (the default, one commit lock) or concurrent; docs/scaling.md. */
+  /** How servers on one PostgreSQL commit: concurrent (the default) or serial (one commit lock); docs/scaling.md. */
   readonly postgresCommits: "serial" | "concurrent";
   readonly host: string;
   readonly port: number;
@@ -224,7 +224,7 @@ const SETTINGS: readonly Setting[] = [
   { key: "storage", flag: "storage", env: "ACTIONQUEUE_STORAGE", def: "lmdb", help: "lmdb (the --data-dir directory) or postgres (--postgres-url; several servers may share one database)", parse: oneOf("storage", ["lmdb", "postgres"] as const) },
   { key: "dataDir", flag: "data-dir", env: "ACTIONQUEUE_DATA_DIR", def: "./data", help: "LMDB data directory (created when missing)", parse: text },
   { key: "postgresUrl", flag: "postgres-url", env: "ACTIONQUEUE_POSTGRES_URL", def: "", help: "PostgreSQL URL, postgres://user:password@host:port/database (with --storage postgres only; the password is never logged)", parse: postgresUrl },
-  { key: "postgresCommits", flag: "postgres-commits", env: "ACTIONQUEUE_POSTGRES_COMMITS", def: "serial", help: "serial (every server's commits one at a time, under one lock) or concurrent (servers decide and write their batches at once, hand-out with FOR UPDATE SKIP LOCKED; a batch that raced another server's is decided again; see docs/scaling.md before using it); with --storage postgres only", parse: oneOf("postgres-commits", ["serial", "concurrent"] as const) },
+  { key: "postgresCommits", flag: "postgres-commits", env: "ACTIONQUEUE_POSTGRES_COMMITS", def: "concurrent", help: "concurrent (servers decide and write their batches at once, hand-out with FOR UPDATE SKIP LOCKED; a batch that raced another server's is decided again) or serial (every server's commits one at a time, under one lock); with --storage postgres only", parse: oneOf("postgres-commits", ["serial", "concurrent"] as const) },
   { key: "host", flag: "listen", env: "ACTIONQUEUE_LISTEN", def: "127.0.0.1:50051", help: "address to serve gRPC, gRPC-Web and Connect on (host:port; port 0 picks a free one)", parse: text },
   { key: "tlsCert", flag: "tls-cert", env: "ACTIONQUEUE_TLS_CERT", def: "", help: "PEM certificate file; with --tls-key serves TLS (HTTP/2 and HTTP/1.1 via ALPN)", parse: optionalText },
   { key: "tlsKey", flag: "tls-key", env: "ACTIONQUEUE_TLS_KEY", def: "", help: "PEM private key file for --tls-cert", parse: optionalText },
@@ -337,7 +337,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
   out.port = port;
   if (out.storage === "postgres" && out.postgresUrl === null) throw new ConfigError("storage: postgres needs --postgres-url (postgres://user:password@host:port/database)");
   if (out.storage !== "postgres" && out.postgresUrl !== null) throw new ConfigError("postgres-url: only with --storage postgres");
-  if (out.storage !== "postgres" && out.postgresCommits !== "serial") throw new ConfigError("postgres-commits: only with --storage postgres");
+  if (out.storage !== "postgres" && out.postgresCommits !== "concurrent") throw new ConfigError("postgres-commits: only with --storage postgres");
   if ((out.tlsCert === null) !== (out.tlsKey === null)) throw new ConfigError("tls-cert and tls-key must be given together");
   // SPEC §12: an open API is only for this machine; elsewhere it takes an auth file, or an
   // explicit statement that anyone reaching the port may call everything.

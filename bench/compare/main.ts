@@ -50,7 +50,7 @@
  *   BENCH_STORES=lmdb,postgres BENCH_PG_SERVERS=1,2,3 BENCH_BULLMQ=0 BENCH_ONLY=e2e BENCH_WORKERS=6 BENCH_ROUNDS=3 npm run bench:compare
  *
  * Commit modes: BENCH_PG_COMMITS (comma-separated, "serial" and/or "concurrent", default
- * "serial", the server's default; used when postgres is in BENCH_STORES) is the servers' `--postgres-commits`, given
+ * "concurrent", the server's default; used when postgres is in BENCH_STORES) is the servers' `--postgres-commits`, given
  * as an argument next to `--storage postgres` (also for serial, so that an
  * ACTIONQUEUE_POSTGRES_COMMITS in the environment cannot change a system's mode). Every mode ×
  * every count of BENCH_PG_SERVERS is one system, measured in the same rotated rounds: serial
@@ -112,7 +112,7 @@ const CONFIG = {
   /** ActionQueue servers sharing one PostgreSQL database, one system per count. */
   pgServers: [...new Set(env("BENCH_PG_SERVERS", "1").split(",").filter((s) => s.trim() !== "").map(Number))],
   /** The servers' `--postgres-commits` modes, one system per mode × server count. */
-  pgCommits: [...new Set(env("BENCH_PG_COMMITS", "serial").split(",").map((s) => s.trim()).filter((s) => s !== ""))],
+  pgCommits: [...new Set(env("BENCH_PG_COMMITS", "concurrent").split(",").map((s) => s.trim()).filter((s) => s !== ""))],
   bullmq: env("BENCH_BULLMQ", "1") !== "0",
 };
 for (const store of CONFIG.stores) if (store !== "lmdb" && store !== "postgres") throw new Error(`BENCH_STORES: lmdb and/or postgres, not ${store}`);

@@ -1,6 +1,7 @@
 /**
  * Crash tests with several servers on one PostgreSQL database (docs/scaling.md "Several
- * servers on one PostgreSQL"): three server processes under mixed load — submitters, workers
+ * servers on one PostgreSQL"), with concurrent commits (the default) and, in a second kill -9
+ * test, serial ones: three server processes under mixed load — submitters, workers
  * and watchers, all in this process (test/support/pg-crash-load.ts) — while the test SIGKILLs
  * servers at random and starts new ones on the same database; in the second test it also
  * stops the database itself (fast shutdown) and starts it again. Abandoning workers let every
@@ -71,6 +72,8 @@ interface Plan {
   readonly restartDatabaseAfterRound: number | null;
   /** Abandoning workers (test/support/pg-crash-load.ts). */
   readonly abandoners: number;
+  /** The servers' --postgres-commits; unset: the server's default (or ACTIONQUEUE_POSTGRES_COMMITS). */
+  readonly commits?: "serial" | "concurrent";
 }
 
 /** What the database restart saw. */
@@ -295,7 +298,7 @@ async function runScenario(plan: Plan): Promise<Record<string, unknown>> {
   db.on("error", () => undefined);
   const rowsOf = async <R extends pg.QueryResultRow>(sql: string, values: unknown[] = []): Promise<R[]> => (await db.query<R>(sql, values)).rows;
   const random = prng(plan.seed);
-  const f = new Fleet(url, random);
+  const f = new Fleet(url, random, plan.commits ? ["--postgres-commits", plan.commits] : []);
   fleets.push(f);
   for (let i = 0; i < SERVERS; i++) await f.start();
   const l = new Load(f, random);
@@ -506,6 +509,11 @@ describe.skipIf(!HAVE_POSTGRES)("several servers on one PostgreSQL, killed at ra
   it("kill -9 at random under load: no acknowledged write lost, no completed run handed out, keys within slots, watches gap-free", { timeout: 150_000 }, async () => {
     const summary = await runScenario({ database: "crash_kills", seed: SEED, rounds: 7, doubleKillRound: 4, restartDatabaseAfterRound: null, abandoners: 2 });
     console.log("postgres-crash kills", JSON.stringify(summary));
+  });
+
+  it("kill -9 at random under load, with serial commits: the same", { timeout: 150_000 }, async () => {
+    const summary = await runScenario({ database: "crash_kills_serial", seed: SEED + 2, rounds: 7, doubleKillRound: 4, restartDatabaseAfterRound: null, abandoners: 2, commits: "serial" });
+    console.log("postgres-crash kills, serial commits", JSON.stringify(summary));
   });
 
   it("a fast restart of the database under load: every server answers UNAVAILABLE meanwhile and recovers by itself", { timeout: 150_000 }, async () => {

@@ -121,7 +121,7 @@ describe.skipIf(!HAVE_POSTGRES)("one server on PostgreSQL", () => {
       [["--storage", "postgres", "--postgres-url", `postgres//u:${PASSWORD}@127.0.0.1/db`], {}, /^actionqueue: postgres-url: not a PostgreSQL URL/],
       [["--postgres-url", `postgres://u:${PASSWORD}@127.0.0.1/db`], {}, /^actionqueue: postgres-url: only with --storage postgres/],
       [[], { ACTIONQUEUE_STORAGE: "postgres", ACTIONQUEUE_POSTGRES_URL: "" }, /^actionqueue: storage: postgres needs --postgres-url/],
-      [["--postgres-commits", "concurrent"], {}, /^actionqueue: postgres-commits: only with --storage postgres/],
+      [["--postgres-commits", "serial"], {}, /^actionqueue: postgres-commits: only with --storage postgres/],
       [["--storage", "postgres", "--postgres-url", `postgres://u:${PASSWORD}@127.0.0.1/db`, "--postgres-commits", "parallel"], {}, /^actionqueue: postgres-commits: /],
     ];
     for (const [args, env, message] of cases) {

@@ -58,7 +58,7 @@ export interface TestEngine {
 export const TEST_STORE: "lmdb" | "memory" | "postgres" = process.env.AQ_TEST_STORE === "memory" ? "memory" : process.env.AQ_TEST_STORE === "postgres" ? "postgres" : "lmdb";
 
 let databases = 0;
-/** How the engine-on-postgres stores commit (AQ_TEST_PG_COMMITS: concurrent, the default here, or serial, the server's default). */
+/** How the engine-on-postgres stores commit (AQ_TEST_PG_COMMITS: concurrent, the default, or serial). */
 const PG_COMMITS = process.env.AQ_TEST_PG_COMMITS === "serial" ? "serial" : "concurrent";
 
 /** A new database on the run's cluster (engine-on-postgres): its URL. */

@@ -82,10 +82,12 @@ export class Fleet {
   constructor(
     readonly url: string,
     readonly random: () => number,
+    /** More arguments for every server (--postgres-commits). */
+    readonly args: readonly string[] = [],
   ) {}
 
   async start(): Promise<Member> {
-    const server = await startServer({ args: ["--storage", "postgres", "--postgres-url", this.url] });
+    const server = await startServer({ args: ["--storage", "postgres", "--postgres-url", this.url, ...this.args] });
     const m: Member = { n: this.all.length + 1, server, json: connectJson(server.port), grpc: connectGrpc(server.port), startedAt: Date.now(), alive: true };
     this.all.push(m);
     this.live.push(m);

@@ -9,7 +9,7 @@
  *    exactly as the memory store does; then a LISTEN connection for other servers' commits.
  *  - A batch's window (`acquire`) applies to the mirror every change other servers committed
  *    since this one's last (changes.ts) and hands those verbs to the engine, which brings its
- *    own memory up to them before it decides the batch. With concurrent commits
+ *    own memory up to them before it decides the batch. With concurrent commits (the default)
  *    it then opens a transaction and takes no lock: `claim` locks the runs the batch's leases
  *    may hand out (FOR UPDATE SKIP LOCKED), and `commit` writes the verbs with their checks and
  *    the stamp last (concurrent.ts), rejecting with CommitConflict when the batch was decided on
@@ -87,10 +87,10 @@ export interface PgStoreOptions {
   readonly url: string;
   readonly log?: PgStoreLog;
   /**
-   * serial (the default): every commit of every server under one lock, taken before the batch
-   * is decided. concurrent: batches of several servers decided and written at once, a batch
+   * concurrent (the default): batches of several servers decided and written at once, a batch
    * decided on state another server changed meanwhile refused (docs/scaling.md, "Concurrent
-   * commits").
+   * commits"). serial: every commit of every server under one lock, taken before the batch is
+   * decided.
    */
   readonly commits?: "serial" | "concurrent";
 }
@@ -174,7 +174,7 @@ export class PgStore implements SharedStore {
     // An idle client the server dropped is re-emitted here; without a listener it is fatal.
     // The next query reconnects; a commit on a dead connection rejects with STORAGE_IO.
     pool.on("error", (e) => log?.warn({ err_message: oneLine(e) }, "PostgreSQL connection lost (idle); the next query reconnects"));
-    const store = new PgStore(options.url, pool, log, options.commits === "concurrent");
+    const store = new PgStore(options.url, pool, log, options.commits !== "serial");
     try {
       await pool.query("SELECT 1");
     } catch (e) {
