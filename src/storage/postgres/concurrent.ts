@@ -13,11 +13,12 @@
  *      are locked (FOR UPDATE, in key order); after each admission the key's holders are
  *      counted, which must stay within its slots at that point of the batch, as its events
  *      tell it (no over-admission however many servers admit: a slot another server took is
- *      not freed by this batch releasing one later). First and in order, because otherwise two batches deadlock, which PostgreSQL
- *      breaks only after deadlock_timeout (a second, with every batch behind them waiting):
- *      a holder's insert takes a key-share lock on its key's row (the foreign key), so two
- *      batches that both wrote holders of one key would each wait for the other's to lock it;
- *      and two batches admitting to two keys in opposite orders would, too;
+ *      not freed by this batch releasing one later). First and in order, because otherwise
+ *      two batches deadlock, which PostgreSQL breaks only after deadlock_timeout (a second,
+ *      with every batch behind them waiting): a holder's insert takes a key-share lock on its
+ *      key's row (the foreign key), so two batches that both wrote holders of one key would
+ *      each wait for the other's to lock it; and two batches admitting to two keys in
+ *      opposite orders would, too;
  *    - a task created with prerequisites still open: each must still be ACTIVE, checked under
  *      a share lock on its row;
  *    - a task that ends: its dependents are counted after its row is changed (which waits for
