@@ -13,6 +13,13 @@ import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { deserialize, serialize } from "node:v8";
 import type { StoreReader, StoreVerb } from "../../engine/ports.js";
 
+/** A row of the change log as a follow reads it (seq and revision_delta may come as strings: bigint). */
+export interface ChangeRow {
+  readonly seq: number;
+  readonly verbs: Uint8Array;
+  readonly revision_delta: number;
+}
+
 /** A verb as the log stores it: updateTask and updateRun without `prev`. */
 type Logged = StoreVerb extends infer V ? (V extends { prev: unknown } ? Omit<V, "prev"> : V) : never;
 

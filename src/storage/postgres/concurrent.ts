@@ -34,6 +34,7 @@ import type { StoreReader, StoreVerb } from "../../engine/ports.js";
 import { stampedRange } from "../../engine/ports.js";
 import type { TaskId } from "../../domain/ids.js";
 import type { EventRecord, TaskRecord } from "../../engine/records.js";
+import type { ChangeRow } from "./changes.js";
 import { eventToRow } from "./codec.js";
 import { type Statement, planVerb } from "./writer.js";
 
@@ -70,7 +71,7 @@ export interface Stamp {
   seq: number;
   delta: number;
   /** The change rows after `applied` and before this one (committed: the stamp holds the head's lock). */
-  before: unknown[];
+  before: readonly ChangeRow[];
 }
 
 /**

@@ -50,19 +50,13 @@ import { Journal, storedCopy } from "../memory/tables.js";
 import { poolConfig } from "./codec.js";
 import { migrate } from "./migrate.js";
 import { STALE_STATE, StaleWriteError, applyAndCommit as writeAndCommit, applyVerbs as writeVerbs, pgStorageError, rollbackAndRelease } from "./writer.js";
-import { decodeChange, encodeChange, withPrev } from "./changes.js";
+import { type ChangeRow, decodeChange, encodeChange, withPrev } from "./changes.js";
 import { loadMirror } from "./load.js";
 import { CLAIM, CLAIM_TIMERS, type Stamp, planConcurrent } from "./concurrent.js";
 import { InOrder } from "../in-order.js";
 
 /** A follow that found nothing new, and one that reloaded the mirror whole. */
 const NOTHING: Followed = { verbs: [], reloaded: false };
-/** A row of the change log as a follow reads it. */
-interface ChangeRow {
-  readonly seq: number;
-  readonly verbs: Uint8Array;
-  readonly revision_delta: number;
-}
 
 /**
  * SQLSTATEs of a concurrent commit that lost a race: unique_violation, deadlock_detected,
@@ -496,7 +490,7 @@ export class PgStore implements SharedStore {
     try {
       // The changes committed just before this one, read in its transaction after its stamp
       // (so no round trip after the COMMIT, which could find the database gone).
-      followed = await this.#apply(w.client, stamp.before as ChangeRow[], stamp.seq - 1, false);
+      followed = await this.#apply(w.client, stamp.before, stamp.seq - 1, false);
     } catch (e) {
       w.client.release();
       throw EngineError.is(e) ? e : this.#break(e);

@@ -33,8 +33,13 @@ export class StaleWriteError extends Error {
     readonly id: string,
     readonly verb: StoreVerb["verb"],
   ) {
-    super(`stale write: ${verb} found ${table} row ${id} changed or gone since it was read`);
+    super(staleMessage(table, id, verb));
   }
+}
+
+/** What a StaleWriteError says (also raised by the database itself: checkedInDatabase). */
+function staleMessage(...[table, id, verb]: Cas): string {
+  return `stale write: ${verb} found ${table} row ${id} changed or gone since it was read`;
 }
 
 type Client = pg.ClientBase;
@@ -110,7 +115,7 @@ function checkedInDatabase(s: Statement): Statement {
   const text = dml
     ? `WITH aq_cas AS (${s.text} RETURNING 1) SELECT aq_expect_rows(count(*), ${what}) FROM aq_cas`
     : `SELECT aq_expect_rows(count(*), ${what}) FROM (${s.text}) AS aq_cas`;
-  return { ...s, text, values: [...s.values, new StaleWriteError(...s.stale).message] };
+  return { ...s, text, values: [...s.values, staleMessage(...s.stale)] };
 }
 
 /** `client.pipeline` is a constructor option of pg's Client; it is read on each send. */
@@ -156,7 +161,8 @@ function statementName(text: string): string {
 /**
  * Appends the statements of one verb; the highest revision it carries, or -1. With `events`
  * (concurrent commits, ./concurrent.ts) the verb's events are collected there instead of
- * written, and saveMeta leaves the revision counter and lowers no oldest revision.
+ * written, saveMeta leaves the revision counter and lowers no oldest revision, and a key slot
+ * taken writes no key row (the commit made and locked those first).
  */
 export function planVerb(out: Statement[], v: StoreVerb, events: EventRecord[] | null = null): number {
   const q = (text: string, values: readonly unknown[], stale?: Cas): void => {
@@ -195,7 +201,8 @@ export function planVerb(out: Statement[], v: StoreVerb, events: EventRecord[] |
       }
       if (v.keyHolder && "put" in v.keyHolder) {
         const h = keyHolderToRow(v.keyHolder.put);
-        q("INSERT INTO concurrency_keys (key) VALUES ($1) ON CONFLICT (key) DO NOTHING", [h.key]);
+        // A concurrent commit made and locked the key rows it admits to first (concurrent.ts).
+        if (!events) q("INSERT INTO concurrency_keys (key) VALUES ($1) ON CONFLICT (key) DO NOTHING", [h.key]);
         q(
           "INSERT INTO key_holders (key, run_id, record) VALUES ($1, $2, $3) ON CONFLICT (key, run_id) DO UPDATE SET record = EXCLUDED.record",
           [h.key, h.run_id, h.record],
