@@ -458,7 +458,12 @@ async function runScenario(plan: Plan): Promise<Record<string, unknown>> {
   for (const [key, n] of keyPeaksOf(events.map((e) => ({ runId: e.run_id, queue: e.queue, to: e.to })))) expect(n, `key ${key} in the event log`).toBeLessThanOrEqual(KEY_SLOTS);
   for (const w of l.watchers) for (const [key, n] of keyPeaksOf(w.events)) expect(n, `key ${key} seen by watcher ${w.index}`).toBeLessThanOrEqual(KEY_SLOTS);
   expect(await rowsOf("SELECT key, count(*)::int AS n FROM key_holders GROUP BY key HAVING count(*) > $1", [KEY_SLOTS])).toEqual([]);
-  expect(await rowsOf("SELECT h.key, h.run_id::text FROM key_holders h JOIN runs r ON r.id = h.run_id WHERE r.state IN ('COMPLETED', 'FAILED', 'CANCELED')")).toEqual([]);
+  const leaked = await rowsOf<{ key: string; run_id: string }>(
+    "SELECT h.key, h.run_id::text FROM key_holders h JOIN runs r ON r.id = h.run_id WHERE r.state IN ('COMPLETED', 'FAILED', 'CANCELED')",
+  );
+  // A holder left by a finished run, with the run's story, to say how it got there.
+  const story = (id: string) => events.filter((e) => e.run_id === id).map((e) => `${e.revision} ${e.from}->${e.to} ${e.reason}`);
+  expect(leaked, JSON.stringify(leaked.map((h) => ({ ...h, events: story(h.run_id) })))).toEqual([]);
   expect(await rowsOf("SELECT key, run_id::text FROM key_holders")).toEqual([]);
 
   // Watches: every revision 1..N exactly once per watcher, each event as stored.

@@ -141,6 +141,12 @@ export class PgStore implements SharedStore {
   #closed: Promise<void> | null = null;
   /** When this server last pruned the change log (concurrent commits prune once a second). */
   #prunedAt = 0;
+  /**
+   * What the mirror took in but the engine was not handed: a window that failed after its
+   * follow (its BEGIN met the database going down). Handed over first by the next follow or
+   * window, or the engine's memory (watch events, ready index, key gate) would miss it.
+   */
+  #undelivered: Followed = NOTHING;
   /** Set when the mirror could not follow a committed change: later commits are refused. */
   #broken: EngineError | null = null;
 
@@ -247,12 +253,14 @@ export class PgStore implements SharedStore {
     const client = await this.#checkout();
     if (this.concurrent) {
       // No lock: the batch is decided on the log as of now and checked at commit.
+      let followed: Followed | null = null;
       try {
-        const followed = await this.#follow(client, null);
+        followed = this.#deliver(await this.#follow(client, null));
         await client.query("BEGIN");
         this.#window = { client, head: -1 };
         return followed;
       } catch (e) {
+        if (followed) this.#undelivered = followed;
         await rollbackAndRelease(client);
         throw EngineError.is(e) ? e : pgStorageError(e);
       }
@@ -261,7 +269,7 @@ export class PgStore implements SharedStore {
       await client.query("BEGIN");
       const { rows } = await client.query<{ seq: number }>("SELECT seq FROM change_head FOR UPDATE");
       const head = Number(rows[0]?.seq ?? 0);
-      const followed = await this.#follow(client, head);
+      const followed = this.#deliver(await this.#follow(client, head));
       this.#window = { client, head };
       return followed;
     } catch (e) {
@@ -341,7 +349,7 @@ export class PgStore implements SharedStore {
       if (this.#window) return NOTHING;
       const client = await this.#checkout();
       try {
-        const followed = await this.#follow(client, null);
+        const followed = this.#deliver(await this.#follow(client, null));
         client.release();
         return followed;
       } catch (e) {
@@ -365,6 +373,15 @@ export class PgStore implements SharedStore {
       head === null ? [this.#applied] : [this.#applied, head],
     );
     return this.#apply(client, rows, head, head !== null);
+  }
+
+  /** `f`, after what the engine was not handed yet (#undelivered); a reload covers both. */
+  #deliver(f: Followed): Followed {
+    const before = this.#undelivered;
+    if (before.verbs.length === 0 && !before.reloaded) return f;
+    this.#undelivered = NOTHING;
+    if (before.reloaded || f.reloaded) return RELOADED;
+    return { verbs: [...before.verbs, ...f.verbs], reloaded: false };
   }
 
   /**

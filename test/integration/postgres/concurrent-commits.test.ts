@@ -272,6 +272,35 @@ describe.skipIf(!HAVE_POSTGRES)("concurrent commits on one PostgreSQL", () => {
     expect(b.queries.task(d?.task.id as never).pendingDeps).toBe(0);
   });
 
+  it("a window that fails after its follow (its BEGIN refused) still hands what it followed to the engine, with the next window", async () => {
+    const { engines } = await servers(2);
+    const [a, b] = engines as [Engine, Engine];
+    const [sub] = await a.submitTasks([submission(spec({ queue: "f" }))]);
+    // b's next window follows (its mirror takes a's submit in), then its BEGIN fails, as it
+    // does when the database goes down between the two.
+    const query = pg.Client.prototype.query;
+    let failBegin = true;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      if (failBegin && args[0] === "BEGIN") {
+        failBegin = false;
+        return Promise.reject(Object.assign(new Error("terminating connection due to administrator command"), { code: "57P01" }));
+      }
+      return (query as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof query;
+    try {
+      await expect(b.cancelTask("00000000-0000-7000-8000-000000000002" as never)).rejects.toMatchObject({ reason: "STORAGE_IO" });
+    } finally {
+      pg.Client.prototype.query = query;
+    }
+    expect(failBegin).toBe(false);
+    // The next window hands the followed submit over first: b's memory holds the run (it is
+    // handed out through b) and its watchers got the event.
+    const g = await b.leaseRuns(leaseRequest({ queues: ["f"] }));
+    expect(g.grants.map((x) => x.run.id)).toEqual([sub?.runs[0]?.id]);
+    await a.sync();
+    expect(b.revision).toBe(a.revision);
+  });
+
   it("a command is decided on everything acknowledged before it arrived, also while its server's window was opening", async () => {
     const { engines, stores } = await servers(2);
     const [a, b] = engines as [Engine, Engine];
